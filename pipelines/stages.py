@@ -1,0 +1,105 @@
+"""The stage registry: the single source of the DAG.
+
+`python -m pipelines.compile` writes dvc.yaml from it, and workflow/rules/stages.smk builds one
+Snakemake rule per entry, so both tools run the same stages with the same deps, outs and params.
+Each stage is run as `maskscope stage NAME ...` with its paths and its params keys as arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PARAMS_FILE = "params.yaml"
+PACKAGE = "src/maskscope"
+
+
+@dataclass(frozen=True)
+class Out:
+    path: str
+    kind: Literal["dir", "file", "metrics", "plots"] = "dir"
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: int = 1
+    mem_mb: int = 2000
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    deps: dict[str, str]  # argument name -> data path the stage reads
+    outs: dict[str, Out]  # argument name -> what it writes
+    params: tuple[str, ...]  # dotted keys of params.yaml the stage reads (sections or leaves)
+    code: tuple[str, ...]  # modules under src/maskscope whose change reruns the stage
+    resources: Resources = field(default_factory=Resources)
+    description: str = ""
+
+    @property
+    def code_paths(self) -> list[str]:
+        return [f"{PACKAGE}/{module}" for module in self.code]
+
+    @property
+    def dep_paths(self) -> list[str]:
+        """Everything whose content decides the outputs: data first, then code."""
+        return [*self.deps.values(), *self.code_paths]
+
+    def command(self, workers: str | None = None) -> str:
+        """The shell command; `workers` lets Snakemake put `{threads}` in place of the default."""
+        parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE, "--keys", ",".join(self.params)]
+        parts += [f"--dep {name}={path}" for name, path in self.deps.items()]
+        parts += [f"--out {name}={out.path}" for name, out in self.outs.items()]
+        parts += ["--workers", workers or str(self.resources.cpus)]
+        return " ".join(parts)
+
+
+# Modules that shape every stage's outputs (config, tracking and the runner do not).
+COMMON_CODE = ("audio.py", "io.py")
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        name="corpus",
+        description="embedded speech corpus: TTS voices speaking a seeded grammar + real asterisk prompts",
+        deps={},
+        outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
+        params=("seed", "corpus"),
+        code=("stages/corpus.py", "corpus.py", "tts.py", "grammar.py", "real_speech.py", *COMMON_CODE),
+        resources=Resources(cpus=2, mem_mb=4000),
+    ),
+    Stage(
+        name="noises",
+        description="synthetic noise recordings per class and split; babble from training speakers",
+        deps={"corpus": "data/corpus"},
+        outs={"noises": Out("data/noises")},
+        params=("seed", "splits", "noises"),
+        code=("stages/noises.py", "noises.py", "splits.py", *COMMON_CODE),
+        resources=Resources(cpus=1, mem_mb=4000),
+    ),
+    Stage(
+        name="mix",
+        description="speaker-disjoint splits; speech + noise at seeded SNRs, as Parquet shards",
+        deps={"corpus": "data/corpus", "noises": "data/noises"},
+        outs={"mix": Out("data/mix"), "metrics": Out("metrics/mix.json", "metrics")},
+        params=("seed", "splits", "noises.classes", "mix"),
+        code=("stages/mix.py", "mixing.py", "splits.py", "framing.py", *COMMON_CODE),
+        resources=Resources(cpus=1, mem_mb=6000),
+    ),
+    Stage(
+        name="labels",
+        description="per STFT frame: WORLD F0 + voiced flag, energy VAD, noise class, SNR",
+        deps={"mix": "data/mix"},
+        outs={"labels": Out("data/labels"), "metrics": Out("metrics/labels.json", "metrics")},
+        params=("labels",),
+        code=("stages/labels.py", "labels.py", "framing.py", *COMMON_CODE),
+        resources=Resources(cpus=2, mem_mb=4000),
+    ),
+)
+
+
+def stage(name: str) -> Stage:
+    for entry in STAGES:
+        if entry.name == name:
+            return entry
+    raise KeyError(f"no stage named '{name}'; stages: {', '.join(s.name for s in STAGES)}")

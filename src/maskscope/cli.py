@@ -1,0 +1,125 @@
+"""The `maskscope` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maskscope.errors import MaskscopeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="maskscope: dynamic SE networks, one pipeline.")
+params_app = typer.Typer(no_args_is_help=True, help="Inspect and validate params.yaml.")
+app.add_typer(params_app, name="params")
+
+PARAMS = Path("params.yaml")
+PRESETS = Path("pipelines/presets")
+
+
+@app.command()
+def stage(
+    name: Annotated[str, typer.Argument(help="stage name from pipelines/stages.py")],
+    params: Annotated[Path, typer.Option(help="params file")] = PARAMS,
+    keys: Annotated[str, typer.Option(help="comma-separated params keys the stage reads")] = "",
+    dep: Annotated[list[str] | None, typer.Option(help="NAME=PATH of an input")] = None,
+    out: Annotated[list[str] | None, typer.Option(help="NAME=PATH of an output")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="parallel processes")] = 1,
+) -> None:
+    """Run one pipeline stage (what dvc.yaml and the Snakefile call)."""
+    from maskscope.stages import parse_pairs, run_stage
+
+    run_stage(
+        name,
+        params,
+        [key for key in keys.split(",") if key],
+        parse_pairs(dep or [], "--dep"),
+        parse_pairs(out or [], "--out"),
+        workers,
+    )
+
+
+@app.command()
+def preset(
+    name: Annotated[str, typer.Argument(help="preset name: a file in pipelines/presets/")],
+    presets_dir: Annotated[Path, typer.Option(help="where presets live")] = PRESETS,
+    params: Annotated[Path, typer.Option(help="params file to write")] = PARAMS,
+) -> None:
+    """Rewrite params.yaml as the embedded default with the named preset applied."""
+    from maskscope.config import preset_params, write_params
+
+    values = preset_params(presets_dir, name)
+    write_params(values, params)
+    typer.echo(f"{params}: preset '{name}' applied")
+
+
+@params_app.command("check")
+def params_check(path: Annotated[Path, typer.Argument()] = PARAMS) -> None:
+    """Validate a params file; exit non-zero naming each bad key."""
+    from maskscope.config import load_params
+
+    load_params(path)
+    typer.echo(f"{path}: valid")
+
+
+@params_app.command("defaults")
+def params_defaults() -> None:
+    """Print the embedded default params.yaml."""
+    from maskscope.config import Params, render_params
+
+    typer.echo(render_params(Params()), nl=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def repro(
+    context: typer.Context,
+    tool: Annotated[str, typer.Option(help="dvc or snakemake")] = "dvc",
+    preset_name: Annotated[str | None, typer.Option("--preset", help="apply this preset first")] = None,
+) -> None:
+    """Run the pipeline as one MLflow parent run: `dvc repro` or `snakemake` (extra args pass through)."""
+    from maskscope.config import load_params, preset_params, write_params
+    from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
+
+    if preset_name:
+        write_params(preset_params(PRESETS, preset_name), PARAMS)
+    params = load_params(PARAMS)  # fail before any work
+    commands = {
+        "dvc": ["dvc", "repro"],
+        "snakemake": ["snakemake", "--profile", "workflow/profiles/default"],
+    }
+    if tool not in commands:
+        raise MaskscopeError(f"--tool must be one of {', '.join(commands)}, got '{tool}'")
+    run_id = start_parent_run(tool, params.preset)
+    env = dict(os.environ)
+    if run_id:
+        env[PARENT_RUN_ENV] = run_id
+    completed = subprocess.run([*commands[tool], *context.args], env=env, check=False)
+    end_parent_run(run_id, completed.returncode == 0)
+    raise typer.Exit(completed.returncode)
+
+
+@app.command()
+def ui(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000) -> None:
+    """Serve the MLflow UI of this repository's runs on 127.0.0.1."""
+    from maskscope.tracking import tracking_uri
+
+    os.execvp(
+        "mlflow", ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", tracking_uri()]
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except MaskscopeError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

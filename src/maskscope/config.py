@@ -1,0 +1,226 @@
+"""The one configuration: pydantic models are the single truth of params.yaml.
+
+They give the defaults (params.yaml is generated from them), the JSON schema exported for
+Snakemake, and the validation every stage runs before any work. Presets are overlays on the
+defaults, kept in pipelines/presets/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from maskscope.errors import ParamsError
+from maskscope.io import atomic_write_text
+
+NoiseClass = Literal["white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain"]
+RealSpeakerId = Literal["asterisk-fr", "asterisk-it", "asterisk-ru"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusParams(Section):
+    synthetic_speakers: int = Field(
+        24, ge=3, le=64, description="how many voices of the TTS catalogue to use (espeak-ng, flite, festival)"
+    )
+    sentences_per_speaker: int = Field(
+        40, ge=1, description="sentences from the seeded grammar spoken by each synthetic voice"
+    )
+    real_speakers: list[RealSpeakerId] = Field(
+        ["asterisk-fr", "asterisk-it", "asterisk-ru"],
+        description="real human speakers from Debian's asterisk-core-sounds-*-g722 packages",
+    )
+    real_seconds_per_speaker: float = Field(
+        330.0, ge=0, description="seconds of prompts taken from each real speaker (seeded choice)"
+    )
+    min_utterance_seconds: float = Field(1.0, gt=0, description="shorter real prompts are skipped")
+    max_utterance_seconds: float = Field(12.0, gt=0, description="longer real prompts are skipped")
+
+
+class SplitParams(Section):
+    valid_fraction: float = Field(0.12, gt=0, lt=0.5, description="share of synthetic speakers held out for validation")
+    test_fraction: float = Field(0.17, gt=0, lt=0.5, description="share of synthetic speakers held out for test")
+
+
+class NoiseParams(Section):
+    classes: list[NoiseClass] = Field(
+        ["white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain"],
+        min_length=2,
+        description="noise classes synthesised per split (each from its own seed)",
+    )
+    seconds_per_class: float = Field(90.0, gt=0, description="length of each class's noise recording, per split")
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("noise classes must be unique")
+        return classes
+
+
+class MixParams(Section):
+    snrs_db: list[float] = Field(
+        [-5.0, 0.0, 5.0, 10.0, 15.0], min_length=1, description="SNRs (dB, vs active speech level) drawn per mixture"
+    )
+    mixtures_per_utterance: int = Field(1, ge=1, le=8, description="noisy versions of each clean utterance")
+    active_threshold_db: float = Field(
+        -35.0, lt=0, description="frames within this many dB of the loudest frame count as active speech"
+    )
+    shard_size: int = Field(256, ge=1, description="mixtures per Parquet shard")
+
+
+class LabelParams(Section):
+    vad_threshold_db: float = Field(
+        -35.0, lt=0, description="energy VAD on clean speech: active if within this many dB of the loudest frame"
+    )
+    f0_floor_hz: float = Field(60.0, gt=0, description="WORLD harvest lower F0 bound")
+    f0_ceil_hz: float = Field(500.0, gt=0, description="WORLD harvest upper F0 bound")
+
+
+class Params(Section):
+    preset: str = Field("default", description="the preset these params came from (informational)")
+    seed: int = Field(1234, ge=0, description="base seed; every item's RNG derives from (seed, item id)")
+    corpus: CorpusParams = CorpusParams()
+    splits: SplitParams = SplitParams()
+    noises: NoiseParams = NoiseParams()
+    mix: MixParams = MixParams()
+    labels: LabelParams = LabelParams()
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid parameters (nothing was run):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            parent = Params
+            for part in item["loc"][:-1]:
+                field = parent.model_fields.get(str(part))
+                parent = field.annotation if field is not None else None
+                if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+                    break
+            allowed = ", ".join(parent.model_fields) if isinstance(parent, type) else "see params.yaml"
+            lines.append(f"  - unknown key '{key}'; allowed keys here: {allowed}")
+        else:
+            lines.append(f"  - key '{key}': value {item['input']!r} is not allowed: {item['msg']}")
+    return "\n".join(lines)
+
+
+def validate_params(data: Any, source: str = "params") -> Params:
+    """Validate a mapping; fail naming each bad key, its value and what is allowed."""
+    if not isinstance(data, dict):
+        raise ParamsError(f"{source}: must hold a mapping of keys to values, got {type(data).__name__}")
+    try:
+        params = Params.model_validate(data)
+    except ValidationError as error:
+        raise ParamsError(_format_errors(error, source)) from None
+    if params.labels.f0_floor_hz >= params.labels.f0_ceil_hz:
+        raise ParamsError(
+            f"{source}: key 'labels.f0_floor_hz': value {params.labels.f0_floor_hz} must be below "
+            f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
+        )
+    if params.corpus.min_utterance_seconds >= params.corpus.max_utterance_seconds:
+        raise ParamsError(
+            f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds"
+        )
+    return params
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ParamsError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: is not valid YAML: {error}") from None
+
+
+def load_params(path: Path | str) -> Params:
+    """Read and validate a params file."""
+    return validate_params(read_yaml(Path(path)), str(path))
+
+
+def params_slice(params: Params, keys: list[str]) -> dict[str, Any]:
+    """The values of the dotted `keys`, as a nested dict (what one stage may read)."""
+    full = params.model_dump(mode="json")
+    result: dict[str, Any] = {}
+    for key in keys:
+        value: Any = full
+        for part in key.split("."):
+            value = value[part]
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return result
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if key not in base:
+            raise ParamsError(f"{source}: unknown key '{prefix}{key}'; allowed keys here: {', '.join(base)}")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            merged[key] = _merge(base[key], value, source, f"{prefix}{key}.")
+        else:
+            merged[key] = value
+    return merged
+
+
+def preset_params(presets_dir: Path, name: str) -> Params:
+    """The embedded default with the named overlay applied."""
+    path = Path(presets_dir) / f"{name}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+        raise ParamsError(f"preset '{name}' not found in {presets_dir}; available: {', '.join(available)}")
+    overlay = read_yaml(path) or {}
+    if not isinstance(overlay, dict):
+        raise ParamsError(f"{path}: must hold a mapping of keys to values")
+    merged = _merge(Params().model_dump(mode="json"), overlay, str(path))
+    merged["preset"] = name
+    return validate_params(merged, str(path))
+
+
+HEADER = (
+    "# maskscope parameters. The embedded default is generated from src/maskscope/config.py;\n"
+    "# `maskscope preset NAME` rewrites this file from pipelines/presets/NAME.yaml. Edit freely:\n"
+    "# each stage reruns only when a key it reads changes.\n"
+)
+
+
+def render_params(params: Params) -> str:
+    """YAML with each key's description as a comment above it."""
+    out = [HEADER, "\n"]
+    for name, field in Params.model_fields.items():
+        value = getattr(params, name)
+        if isinstance(value, BaseModel):
+            out.append(f"\n{name}:\n")
+            for sub_name, sub_field in type(value).model_fields.items():
+                if sub_field.description:
+                    out.append(f"  # {sub_field.description}\n")
+                rendered = json.dumps(getattr(value, sub_name), ensure_ascii=False)
+                out.append(f"  {sub_name}: {rendered}\n")
+        else:
+            if field.description:
+                out.append(f"# {field.description}\n")
+            out.append(f"{name}: {json.dumps(value, ensure_ascii=False)}\n")
+    return "".join(out)
+
+
+def write_params(params: Params, path: Path) -> None:
+    atomic_write_text(Path(path), render_params(params))
+
+
+def params_schema() -> dict[str, Any]:
+    """JSON schema of params.yaml, as exported to workflow/schemas/ for Snakemake."""
+    schema = Params.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

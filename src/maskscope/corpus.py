@@ -1,0 +1,170 @@
+"""The embedded speech corpus: TTS voices reading a seeded grammar, plus real asterisk prompts.
+
+Every utterance is normalised to the same active speech level, stored as 16-bit FLAC bytes, and
+described in a manifest (speaker, source with package version, text, duration, sha256 of PCM).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from maskscope.audio import SAMPLE_RATE, encode_flac, quantize_pcm16
+from maskscope.framing import active_speech_power
+from maskscope.grammar import make_sentences
+from maskscope.real_speech import REAL_SPEAKERS, RealSpeaker, decode_g722, list_prompts, package_version
+from maskscope.seeding import item_seed
+from maskscope.tts import SyntheticVoice, engine_version, synthesize, voice_catalogue
+
+log = logging.getLogger(__name__)
+
+TARGET_ACTIVE_DBFS = -26.0
+LEVEL_THRESHOLD_DB = -35.0
+PEAK_LIMIT = 0.99
+
+CORPUS_SCHEMA = pa.schema(
+    [
+        ("utt_id", pa.string()),
+        ("speaker", pa.string()),
+        ("kind", pa.string()),  # "synthetic" | "real"
+        ("language", pa.string()),
+        ("source", pa.string()),  # engine or Debian package, with its version
+        ("text", pa.string()),
+        ("duration_s", pa.float64()),
+        ("num_samples", pa.int64()),
+        ("sha256", pa.string()),  # of the 16-bit PCM samples, independent of the FLAC encoder
+        ("audio", pa.binary()),  # 16 kHz mono 16-bit FLAC
+    ]
+)
+
+
+@dataclass(frozen=True)
+class SyntheticJob:
+    utt_id: str
+    voice: SyntheticVoice
+    text: str
+    source: str
+
+
+def normalise_level(audio: np.ndarray) -> np.ndarray:
+    """Scale to TARGET_ACTIVE_DBFS of active speech, then down if the peak would clip."""
+    power = active_speech_power(audio, LEVEL_THRESHOLD_DB)
+    gain = np.sqrt(10.0 ** (TARGET_ACTIVE_DBFS / 10.0) / max(power, 1e-20))
+    scaled = np.asarray(audio, dtype=np.float64) * gain
+    peak = float(np.max(np.abs(scaled)))
+    if peak > PEAK_LIMIT:
+        scaled *= PEAK_LIMIT / peak
+    return quantize_pcm16(scaled)
+
+
+def pcm_sha256(audio: np.ndarray) -> str:
+    pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype("<i2")
+    return hashlib.sha256(pcm.tobytes()).hexdigest()
+
+
+def utterance_row(
+    utt_id: str, speaker: str, kind: str, language: str, source: str, text: str, audio: np.ndarray
+) -> dict:
+    audio = normalise_level(audio)
+    return {
+        "utt_id": utt_id,
+        "speaker": speaker,
+        "kind": kind,
+        "language": language,
+        "source": source,
+        "text": text,
+        "duration_s": audio.size / SAMPLE_RATE,
+        "num_samples": int(audio.size),
+        "sha256": pcm_sha256(audio),
+        "audio": encode_flac(audio),
+    }
+
+
+def synthetic_jobs(seed: int, speakers: int, sentences_per_speaker: int) -> list[SyntheticJob]:
+    catalogue = voice_catalogue()
+    if speakers > len(catalogue):
+        raise ValueError(f"corpus.synthetic_speakers = {speakers}, but the voice catalogue has {len(catalogue)} voices")
+    versions: dict[str, str] = {}
+    jobs = []
+    for voice in catalogue[:speakers]:
+        if voice.engine not in versions:
+            versions[voice.engine] = engine_version(voice.engine)
+        for index, text in enumerate(make_sentences(seed, voice.speaker, sentences_per_speaker)):
+            jobs.append(SyntheticJob(f"{voice.speaker}-{index:04d}", voice, text, versions[voice.engine]))
+    return jobs
+
+
+def _synthesise_row(job: SyntheticJob) -> dict:
+    with tempfile.TemporaryDirectory(prefix="maskscope-tts-") as workdir:
+        audio = synthesize(job.voice, job.text, Path(workdir))
+    return utterance_row(job.utt_id, job.voice.speaker, "synthetic", "en", job.source, job.text, audio)
+
+
+def synthesise(jobs: list[SyntheticJob], workers: int) -> Iterator[dict]:
+    """Rows in job order; TTS engines run in `workers` processes."""
+    if workers <= 1:
+        yield from map(_synthesise_row, jobs)
+        return
+    with get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(_synthesise_row, jobs, chunksize=4)
+
+
+def prompt_transcripts(speaker: RealSpeaker) -> dict[str, str]:
+    """`relative/name` -> text, from the package's core-sounds-LANG.txt(.gz) documentation."""
+    doc_dir = Path("/usr/share/doc") / speaker.debian_package.removesuffix("-g722")
+    candidates = sorted(doc_dir.glob(f"core-sounds-{speaker.language}.txt*"))
+    if not candidates:
+        return {}
+    path = candidates[0]
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    transcripts = {}
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        if line.startswith(";") or ":" not in line:
+            continue
+        name, text = line.split(":", 1)
+        text = text.strip()
+        # Bracketed entries describe tones and silence, not speech.
+        if text and not text.startswith("["):
+            transcripts[name.strip()] = text
+    return transcripts
+
+
+def real_rows(
+    speaker: RealSpeaker, seed: int, seconds: float, min_seconds: float, max_seconds: float
+) -> Iterator[dict]:
+    """Prompts with a spoken transcript, in a seeded order, until `seconds` of speech are taken."""
+    transcripts = prompt_transcripts(speaker)
+    source = f"{speaker.debian_package} {package_version(speaker)}"
+    prompts = []
+    for path in list_prompts(speaker):
+        name = path.relative_to(speaker.directory).with_suffix("").as_posix()
+        if name in transcripts:
+            prompts.append((name, path))
+    prompts.sort(key=lambda item: item_seed(seed, "prompt", speaker.speaker, item[0]))
+    taken = 0.0
+    for name, path in prompts:
+        if taken >= seconds:
+            return
+        audio = decode_g722(path)
+        duration = audio.size / SAMPLE_RATE
+        if not min_seconds <= duration <= max_seconds:
+            continue
+        taken += duration
+        utt_id = f"{speaker.speaker}-{name.replace('/', '_')}"
+        yield utterance_row(utt_id, speaker.speaker, "real", speaker.language, source, transcripts[name], audio)
+
+
+def real_speaker(speaker_id: str) -> RealSpeaker:
+    for speaker in REAL_SPEAKERS:
+        if speaker.speaker == speaker_id:
+            return speaker
+    raise KeyError(speaker_id)

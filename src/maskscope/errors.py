@@ -1,0 +1,17 @@
+"""User-facing errors: each says what was wrong, where, and what to do."""
+
+
+class MaskscopeError(Exception):
+    """An expected failure reported to the user without a traceback."""
+
+
+class ParamsError(MaskscopeError):
+    """An invalid parameter file, key or value."""
+
+
+class AudioError(MaskscopeError):
+    """Audio that cannot be used: corrupt, empty, wrong rate or not mono."""
+
+
+class ToolMissingError(MaskscopeError):
+    """A Debian tool the stage needs is not installed."""

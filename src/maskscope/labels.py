@@ -1,0 +1,55 @@
+"""Frame labels aligned with the model's STFT frames: WORLD F0, energy VAD, per-frame SNR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from maskscope.audio import SAMPLE_RATE
+from maskscope.framing import FRAME_PERIOD_MS, energy_db, frame_count, frame_energy
+
+SNR_CLIP_DB = 60.0
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    f0_hz: np.ndarray  # float32, 0 where unvoiced
+    voiced: np.ndarray  # bool
+    vad: np.ndarray  # bool, energy VAD on clean speech
+    snr_db: np.ndarray  # float32, clean vs noise energy per frame, clipped to ±SNR_CLIP_DB
+
+
+def world_f0(clean: np.ndarray, floor_hz: float, ceil_hz: float) -> np.ndarray:
+    """WORLD harvest F0 on clean speech, one value per STFT frame (frame t at sample t*hop)."""
+    import pyworld
+
+    f0, _ = pyworld.harvest(
+        np.asarray(clean, dtype=np.float64), SAMPLE_RATE, f0_floor=floor_hz, f0_ceil=ceil_hz, frame_period=FRAME_PERIOD_MS
+    )
+    frames = frame_count(len(clean))
+    # harvest gives 1 + floor(duration / period) values, the same instants as the STFT centres;
+    # guard against rounding at the last frame all the same.
+    if f0.size < frames:
+        f0 = np.pad(f0, (0, frames - f0.size))
+    return f0[:frames].astype(np.float32)
+
+
+def energy_vad(clean: np.ndarray, threshold_db: float) -> np.ndarray:
+    levels = energy_db(frame_energy(clean))
+    return levels > levels.max() + threshold_db
+
+
+def frame_snr_db(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    noise = np.asarray(noisy, dtype=np.float64) - np.asarray(clean, dtype=np.float64)
+    snr = energy_db(frame_energy(clean)) - energy_db(frame_energy(noise))
+    return np.clip(snr, -SNR_CLIP_DB, SNR_CLIP_DB).astype(np.float32)
+
+
+def frame_labels(
+    clean: np.ndarray, noisy: np.ndarray, vad_threshold_db: float, f0_floor_hz: float, f0_ceil_hz: float
+) -> FrameLabels:
+    f0 = world_f0(clean, f0_floor_hz, f0_ceil_hz)
+    return FrameLabels(
+        f0_hz=f0, voiced=f0 > 0, vad=energy_vad(clean, vad_threshold_db), snr_db=frame_snr_db(clean, noisy)
+    )

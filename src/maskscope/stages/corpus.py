@@ -1,0 +1,60 @@
+"""Stage `corpus`: build the embedded speech corpus (audio shards + manifest)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from maskscope.corpus import CORPUS_SCHEMA, real_rows, real_speaker, synthesise, synthetic_jobs
+from maskscope.io import atomic_output_dir, write_parquet, write_shards
+
+log = logging.getLogger(__name__)
+SHARD_SIZE = 256
+
+
+def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+    corpus = params.corpus
+    jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
+    rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
+    for speaker_id in corpus.real_speakers:
+        speaker = real_speaker(speaker_id)
+        rows.extend(
+            tqdm(
+                real_rows(
+                    speaker,
+                    params.seed,
+                    corpus.real_seconds_per_speaker,
+                    corpus.min_utterance_seconds,
+                    corpus.max_utterance_seconds,
+                ),
+                desc=f"corpus: {speaker_id}",
+                unit="utt",
+                disable=None,
+            )
+        )
+    with atomic_output_dir(outs["corpus"]) as tmp:
+        write_shards(rows, CORPUS_SCHEMA, tmp, SHARD_SIZE, "audio")
+        manifest = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA).drop_columns(["audio"])
+        write_parquet(manifest, tmp / "manifest.parquet")
+    return corpus_metrics(rows)
+
+
+def corpus_metrics(rows: list[dict]) -> dict[str, Any]:
+    by_kind: dict[str, dict[str, Any]] = {}
+    for kind in ("synthetic", "real"):
+        selected = [row for row in rows if row["kind"] == kind]
+        by_kind[kind] = {
+            "speakers": len({row["speaker"] for row in selected}),
+            "utterances": len(selected),
+            "minutes": round(sum(row["duration_s"] for row in selected) / 60.0, 3),
+        }
+    return {
+        "speakers": len({row["speaker"] for row in rows}),
+        "utterances": len(rows),
+        "minutes": round(sum(row["duration_s"] for row in rows) / 60.0, 3),
+        **by_kind,
+    }

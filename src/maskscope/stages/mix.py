@@ -1,0 +1,96 @@
+"""Stage `mix`: speaker-disjoint splits of speech + noise mixtures, as Parquet shards per split."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from maskscope.audio import decode_audio, encode_flac
+from maskscope.io import atomic_output_dir, read_shards, write_shards
+from maskscope.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment
+from maskscope.splits import SPLITS
+from maskscope.stages.noises import speaker_splits
+
+MIX_SCHEMA = pa.schema(
+    [
+        ("utt_id", pa.string()),  # the mixture's id: clean utterance id + "_m<k>"
+        ("clean_utt_id", pa.string()),
+        ("split", pa.string()),
+        ("speaker", pa.string()),
+        ("kind", pa.string()),
+        ("noise_class", pa.string()),
+        ("snr_db", pa.float64()),
+        ("noise_offset", pa.int64()),
+        ("num_samples", pa.int64()),
+        ("clean", pa.binary()),  # 16 kHz mono 16-bit FLAC
+        ("noisy", pa.binary()),
+    ]
+)
+
+
+def load_noises(noises_dir: Path) -> dict[tuple[str, str], Any]:
+    rows = pq.read_table(noises_dir / "noises.parquet").to_pylist()
+    return {
+        (row["split"], row["noise_class"]): decode_audio(
+            row["audio"], f"{noises_dir}/noises.parquet: {row['split']}/{row['noise_class']}"
+        )
+        for row in rows
+    }
+
+
+def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+    splits = speaker_splits(deps["corpus"], params)
+    noises = load_noises(deps["noises"])
+    classes = list(params.noises.classes)
+    missing = [c for c in classes if ("train", c) not in noises]
+    if missing:
+        raise ValueError(f"{deps['noises']}: has no recording for noise classes {missing}; rerun the noises stage")
+    corpus = read_shards(deps["corpus"], "audio")
+    rows: dict[str, list[dict]] = {split: [] for split in SPLITS}
+    for utterance in tqdm(corpus.to_pylist(), desc="mix", unit="utt", disable=None):
+        split = splits[utterance["speaker"]]
+        clean = decode_audio(utterance["audio"], f"{deps['corpus']}: utterance {utterance['utt_id']}")
+        lengths = {c: noises[(split, c)].size for c in classes}
+        for index in range(params.mix.mixtures_per_utterance):
+            mix_id = mixture_id(utterance["utt_id"], index)
+            draw = draw_mixture(params.seed, mix_id, classes, params.mix.snrs_db, clean.size, lengths)
+            noise = noise_segment(noises[(split, draw.noise_class)], draw.noise_offset, clean.size)
+            clean_out, noisy = mix_at_snr(clean, noise, draw.snr_db, params.mix.active_threshold_db)
+            rows[split].append(
+                {
+                    "utt_id": mix_id,
+                    "clean_utt_id": utterance["utt_id"],
+                    "split": split,
+                    "speaker": utterance["speaker"],
+                    "kind": utterance["kind"],
+                    "noise_class": draw.noise_class,
+                    "snr_db": draw.snr_db,
+                    "noise_offset": draw.noise_offset,
+                    "num_samples": int(clean.size),
+                    "clean": encode_flac(clean_out),
+                    "noisy": encode_flac(noisy),
+                }
+            )
+    with atomic_output_dir(outs["mix"]) as tmp:
+        for split in SPLITS:
+            write_shards(rows[split], MIX_SCHEMA, tmp, params.mix.shard_size, split)
+    return mix_metrics(rows)
+
+
+def mix_metrics(rows: dict[str, list[dict]]) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for split, split_rows in rows.items():
+        speakers = {(row["speaker"], row["kind"]) for row in split_rows}
+        metrics[split] = {
+            "mixtures": len(split_rows),
+            "minutes": round(sum(row["num_samples"] for row in split_rows) / 16000 / 60, 3),
+            "synthetic_speakers": sum(1 for _, kind in speakers if kind == "synthetic"),
+            "real_speakers": sum(1 for _, kind in speakers if kind == "real"),
+            "noise_classes": dict(sorted(Counter(row["noise_class"] for row in split_rows).items())),
+        }
+    return metrics

@@ -1,0 +1,71 @@
+"""Stage `noises`: one recording per noise class and split, each from its own seed.
+
+Babble is made from training-split speakers only, so no test speaker is ever heard as noise
+in training, nor as babble in test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from maskscope.audio import SAMPLE_RATE, decode_audio, encode_flac
+from maskscope.io import atomic_output_dir, read_shards, write_parquet
+from maskscope.noises import synthesize_noise
+from maskscope.seeding import item_rng
+from maskscope.splits import SPLITS, assign_splits
+
+PEAK_LIMIT = 0.99
+UTTERANCES_PER_TALKER = 12
+
+NOISE_SCHEMA = pa.schema(
+    [
+        ("split", pa.string()),
+        ("noise_class", pa.string()),
+        ("num_samples", pa.int64()),
+        ("audio", pa.binary()),
+    ]
+)
+
+
+def speaker_splits(corpus_dir: Path, params: Any) -> dict[str, str]:
+    manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "kind"]).to_pylist()
+    synthetic = {row["speaker"] for row in manifest if row["kind"] == "synthetic"}
+    real = {row["speaker"] for row in manifest if row["kind"] == "real"}
+    return assign_splits(synthetic, real, params.seed, params.splits.valid_fraction, params.splits.test_fraction)
+
+
+def babble_sources(corpus_dir: Path, splits: dict[str, str]) -> list[np.ndarray]:
+    """One source per training speaker: that speaker's utterances end to end."""
+    table = read_shards(corpus_dir, "audio", columns=["utt_id", "speaker", "audio"]).to_pylist()
+    talkers: dict[str, list[np.ndarray]] = {}
+    for row in table:
+        if splits[row["speaker"]] == "train" and len(talkers.get(row["speaker"], [])) < UTTERANCES_PER_TALKER:
+            origin = f"{corpus_dir}: utterance {row['utt_id']}"
+            talkers.setdefault(row["speaker"], []).append(decode_audio(row["audio"], origin))
+    return [np.concatenate(talkers[speaker]) for speaker in sorted(talkers)]
+
+
+def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+    splits = speaker_splits(deps["corpus"], params)
+    classes = list(params.noises.classes)
+    sources = babble_sources(deps["corpus"], splits) if "babble" in classes else None
+    rows = []
+    for split in SPLITS:
+        for noise_class in tqdm(classes, desc=f"noises: {split}", disable=None):
+            rng = item_rng(params.seed, "noise", split, noise_class)
+            noise = synthesize_noise(noise_class, params.noises.seconds_per_class, rng, SAMPLE_RATE, sources)
+            peak = float(np.max(np.abs(noise)))
+            if peak > PEAK_LIMIT:
+                noise = noise * (PEAK_LIMIT / peak)
+            rows.append(
+                {"split": split, "noise_class": noise_class, "num_samples": noise.size, "audio": encode_flac(noise)}
+            )
+    with atomic_output_dir(outs["noises"]) as tmp:
+        write_parquet(pa.Table.from_pylist(rows, schema=NOISE_SCHEMA), tmp / "noises.parquet")
+    return {}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_tracking(tmp_path_factory, monkeypatch):
+    """Keep every test's MLflow runs out of the repository's own store."""
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    monkeypatch.delenv("MASKSCOPE_PARENT_RUN_ID", raising=False)
+
+
+def harmonic_speechlike(seconds: float, f0: float = 140.0, seed: int = 0, rate: int = 16000) -> np.ndarray:
+    """A voiced-like test signal: harmonics of `f0` with syllable-rate amplitude modulation."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    voice = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 12))
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 3.0 * t)) ** 2
+    return (0.1 * voice * envelope).astype(np.float32)
+
+
+def copy_repo(destination: Path) -> Path:
+    """A working copy of the repository's tracked and new files (no data, no venv), as a git repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for relative in listed:
+        source = ROOT / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=destination, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "copy"], cwd=destination, check=True, env=env)
+    return destination

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from maskscope.config import (
+    Params,
+    load_params,
+    params_schema,
+    params_slice,
+    preset_params,
+    render_params,
+    validate_params,
+    write_params,
+)
+from maskscope.errors import ParamsError
+
+PRESETS = ROOT / "pipelines" / "presets"
+
+
+def test_committed_params_are_the_embedded_default():
+    assert (ROOT / "params.yaml").read_text() == render_params(Params())
+
+
+def test_rendered_params_round_trip():
+    assert validate_params(yaml.safe_load(render_params(Params()))) == Params()
+
+
+def test_exported_schema_is_in_sync():
+    exported = json.loads((ROOT / "workflow/schemas/params.schema.json").read_text())
+    assert exported == params_schema()
+
+
+def test_unknown_key_names_key_and_allowed_keys():
+    data = Params().model_dump(mode="json")
+    data["mix"]["snr"] = [0]
+    with pytest.raises(ParamsError) as error:
+        validate_params(data, "params.yaml")
+    message = str(error.value)
+    assert "params.yaml" in message and "'mix.snr'" in message and "snrs_db" in message
+
+
+def test_bad_value_names_key_value_and_rule():
+    data = Params().model_dump(mode="json")
+    data["noises"]["classes"] = ["white", "thunder"]
+    with pytest.raises(ParamsError) as error:
+        validate_params(data, "p.yaml")
+    message = str(error.value)
+    assert "noises.classes.1" in message and "'thunder'" in message and "'white'" in message
+
+
+def test_cross_field_rule():
+    data = Params().model_dump(mode="json")
+    data["labels"]["f0_floor_hz"] = 600.0
+    with pytest.raises(ParamsError, match="labels.f0_floor_hz"):
+        validate_params(data)
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: [1,\n")
+    with pytest.raises(ParamsError, match=str(path)):
+        load_params(path)
+
+
+def test_smoke_preset_overlays_defaults():
+    smoke = preset_params(PRESETS, "smoke")
+    assert smoke.preset == "smoke"
+    assert smoke.corpus.synthetic_speakers < Params().corpus.synthetic_speakers
+    assert smoke.mix.snrs_db == Params().mix.snrs_db  # untouched keys keep their defaults
+
+
+def test_default_preset_is_a_no_op():
+    assert preset_params(PRESETS, "default") == Params()
+
+
+def test_unknown_preset_lists_available():
+    with pytest.raises(ParamsError, match="smoke"):
+        preset_params(PRESETS, "nope")
+
+
+def test_preset_with_unknown_key_fails(tmp_path):
+    (tmp_path / "bad.yaml").write_text("corpus:\n  speakers: 3\n")
+    with pytest.raises(ParamsError, match="corpus.speakers"):
+        preset_params(tmp_path, "bad")
+
+
+def test_write_params_is_valid_and_atomic(tmp_path):
+    path = tmp_path / "params.yaml"
+    write_params(preset_params(PRESETS, "smoke"), path)
+    assert load_params(path).preset == "smoke"
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_params_slice_keeps_only_declared_keys():
+    sliced = params_slice(Params(), ["seed", "noises.classes"])
+    assert set(sliced) == {"seed", "noises"}
+    assert set(sliced["noises"]) == {"classes"}

@@ -1,0 +1,42 @@
+# Shared set-up: import the registry and the package, validate params before any work, and
+# open one MLflow parent run per invocation (child runs of the stages attach to it).
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from snakemake.utils import validate
+
+from maskscope.config import params_slice, validate_params
+from maskscope.errors import ParamsError
+from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
+from pipelines.stages import STAGES
+
+validate(config, "../schemas/params.schema.json")
+try:
+    PARAMS = validate_params(config, "params.yaml")
+except ParamsError as error:
+    sys.exit(f"error: {error}")
+
+ALL_OUTPUTS = [out.path for stage in STAGES for out in stage.outs.values()]
+OWN_PARENT_RUN = None
+
+
+def output_spec(out):
+    return directory(out.path) if out.kind == "dir" else out.path
+
+
+onstart:
+    if PARENT_RUN_ENV not in os.environ:
+        OWN_PARENT_RUN = start_parent_run("snakemake", PARAMS.preset)
+        if OWN_PARENT_RUN:
+            os.environ[PARENT_RUN_ENV] = OWN_PARENT_RUN
+
+
+onsuccess:
+    end_parent_run(OWN_PARENT_RUN, True)
+
+
+onerror:
+    end_parent_run(OWN_PARENT_RUN, False)
