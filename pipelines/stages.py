@@ -46,16 +46,17 @@ class Stage:
         """Everything whose content decides the outputs: data first, then code."""
         return [*self.deps.values(), *self.code_paths]
 
-    def command(self, workers: str | None = None) -> str:
-        """The shell command; `workers` lets Snakemake put `{threads}` in place of the default."""
+    def base_command(self) -> str:
+        """The shell command without `--workers` (Snakemake appends its `{threads}`)."""
         parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE, "--keys", ",".join(self.params)]
         parts += [f"--dep {name}={path}" for name, path in self.deps.items()]
         parts += [f"--out {name}={out.path}" for name, out in self.outs.items()]
-        parts += ["--workers", workers or str(self.resources.cpus)]
         return " ".join(parts)
 
+    def command(self) -> str:
+        return f"{self.base_command()} --workers {self.resources.cpus}"
 
-# Modules that shape every stage's outputs (config, tracking and the runner do not).
+
 COMMON_CODE = ("audio.py", "io.py")
 
 STAGES: tuple[Stage, ...] = (

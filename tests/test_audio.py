@@ -22,7 +22,7 @@ def test_encoding_is_deterministic():
 def test_corrupt_file_is_named(tmp_path):
     path = tmp_path / "broken.wav"
     path.write_bytes(b"RIFF\x00\x00garbage")
-    with pytest.raises(AudioError, match="broken.wav"):
+    with pytest.raises(AudioError, match=r"broken\.wav"):
         read_audio_file(path)
 
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from maskscope.config import (
     Params,
     load_params,
@@ -55,7 +55,7 @@ def test_bad_value_names_key_value_and_rule():
 def test_cross_field_rule():
     data = Params().model_dump(mode="json")
     data["labels"]["f0_floor_hz"] = 600.0
-    with pytest.raises(ParamsError, match="labels.f0_floor_hz"):
+    with pytest.raises(ParamsError, match=r"labels\.f0_floor_hz"):
         validate_params(data)
 
 
@@ -84,7 +84,7 @@ def test_unknown_preset_lists_available():
 
 def test_preset_with_unknown_key_fails(tmp_path):
     (tmp_path / "bad.yaml").write_text("corpus:\n  speakers: 3\n")
-    with pytest.raises(ParamsError, match="corpus.speakers"):
+    with pytest.raises(ParamsError, match=r"corpus\.speakers"):
         preset_params(tmp_path, "bad")
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import harmonic_speechlike
+
 from maskscope.framing import HOP, frame_count
 from maskscope.labels import energy_vad, frame_labels, frame_snr_db, world_f0
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import harmonic_speechlike
+
 from maskscope.framing import active_speech_power
 from maskscope.mixing import draw_mixture, mix_at_snr, noise_segment
 

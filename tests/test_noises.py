@@ -87,9 +87,7 @@ def test_float32_length_finite_and_rms(noise_class: str) -> None:
 
 
 @pytest.mark.parametrize("noise_class", NOISE_CLASSES)
-@pytest.mark.parametrize(
-    ("seconds", "rate"), [(1.23456, 16_000), (0.7, 8_000), (0.3, 44_100), (0.0001, 16_000)]
-)
+@pytest.mark.parametrize(("seconds", "rate"), [(1.23456, 16_000), (0.7, 8_000), (0.3, 44_100), (0.0001, 16_000)])
 def test_length_is_rounded_and_other_rates_work(noise_class: str, seconds: float, rate: int) -> None:
     sources = list(TALKERS) if noise_class == "babble" else None
     x = synthesize_noise(noise_class, seconds, np.random.default_rng(7), rate, babble_sources=sources)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from maskscope.splits import assign_splits
 
-SYNTHETIC = [f"voice-{i}" for i in range(24)]
+SYNTHETIC = {f"voice-{i}": f"voice-{i}" for i in range(24)}
 REAL = ["asterisk-fr", "asterisk-it", "asterisk-ru"]
 
 
@@ -15,7 +15,9 @@ def test_every_split_has_synthetic_and_real_speakers():
 
 
 def test_assignment_is_seeded_and_stable():
-    assert assign_splits(SYNTHETIC, REAL, 1, 0.12, 0.17) == assign_splits(list(reversed(SYNTHETIC)), REAL, 1, 0.12, 0.17)
+    assert assign_splits(SYNTHETIC, REAL, 1, 0.12, 0.17) == assign_splits(
+        dict(reversed(SYNTHETIC.items())), REAL, 1, 0.12, 0.17
+    )
     assert assign_splits(SYNTHETIC, REAL, 1, 0.12, 0.17) != assign_splits(SYNTHETIC, REAL, 2, 0.12, 0.17)
 
 
@@ -27,6 +29,18 @@ def test_fractions_are_respected():
 
 def test_adding_a_speaker_moves_few_others():
     before = assign_splits(SYNTHETIC, REAL, 5, 0.12, 0.17)
-    after = assign_splits([*SYNTHETIC, "voice-new"], REAL, 5, 0.12, 0.17)
+    after = assign_splits({**SYNTHETIC, "voice-new": "voice-new"}, REAL, 5, 0.12, 0.17)
     moved = [s for s in before if before[s] != after[s]]
     assert len(moved) <= 2
+
+
+def test_voices_of_one_human_speaker_share_a_split():
+    synthetic = {
+        **SYNTHETIC,
+        "flite-slt": "arctic-slt",
+        "festival-slt-hts": "arctic-slt",
+        "flite-slt-f0-225": "arctic-slt",
+    }
+    for seed in range(20):
+        assignment = assign_splits(synthetic, REAL, seed, 0.12, 0.17)
+        assert len({assignment[v] for v in ("flite-slt", "festival-slt-hts", "flite-slt-f0-225")}) == 1

@@ -25,10 +25,7 @@ def _check(audio: np.ndarray, rate: int, origin: str, expected_rate: int | None)
     if audio.size == 0:
         raise AudioError(f"{origin}: holds no samples (empty audio)")
     if expected_rate is not None and rate != expected_rate:
-        raise AudioError(
-            f"{origin}: sample rate is {rate} Hz; {expected_rate} Hz is required "
-            "(resample it first)"
-        )
+        raise AudioError(f"{origin}: sample rate is {rate} Hz; {expected_rate} Hz is required (resample it first)")
     if not np.all(np.isfinite(audio)):
         raise AudioError(f"{origin}: contains NaN or infinite samples")
     return audio.astype(np.float32, copy=False)

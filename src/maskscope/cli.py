@@ -13,7 +13,12 @@ import typer
 
 from maskscope.errors import MaskscopeError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="maskscope: dynamic SE networks, one pipeline.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="maskscope: dynamic SE networks, one pipeline.",
+)
 params_app = typer.Typer(no_args_is_help=True, help="Inspect and validate params.yaml.")
 app.add_typer(params_app, name="params")
 
@@ -108,7 +113,8 @@ def ui(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000) -> N
     from maskscope.tracking import tracking_uri
 
     os.execvp(
-        "mlflow", ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", tracking_uri()]
+        "mlflow",
+        ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", tracking_uri()],
     )
 
 

@@ -125,9 +125,7 @@ def validate_params(data: Any, source: str = "params") -> Params:
             f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
         )
     if params.corpus.min_utterance_seconds >= params.corpus.max_utterance_seconds:
-        raise ParamsError(
-            f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds"
-        )
+        raise ParamsError(f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds")
     return params
 
 

@@ -23,7 +23,7 @@ from maskscope.framing import active_speech_power
 from maskscope.grammar import make_sentences
 from maskscope.real_speech import REAL_SPEAKERS, RealSpeaker, decode_g722, list_prompts, package_version
 from maskscope.seeding import item_seed
-from maskscope.tts import SyntheticVoice, engine_version, synthesize, voice_catalogue
+from maskscope.tts import SyntheticVoice, synthesize, voice_catalogue, voice_family, voice_version
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ CORPUS_SCHEMA = pa.schema(
     [
         ("utt_id", pa.string()),
         ("speaker", pa.string()),
+        ("family", pa.string()),  # the human voice behind a TTS voice; splits keep a family together
         ("kind", pa.string()),  # "synthetic" | "real"
         ("language", pa.string()),
         ("source", pa.string()),  # engine or Debian package, with its version
@@ -72,12 +73,13 @@ def pcm_sha256(audio: np.ndarray) -> str:
 
 
 def utterance_row(
-    utt_id: str, speaker: str, kind: str, language: str, source: str, text: str, audio: np.ndarray
+    utt_id: str, speaker: str, family: str, kind: str, language: str, source: str, text: str, audio: np.ndarray
 ) -> dict:
     audio = normalise_level(audio)
     return {
         "utt_id": utt_id,
         "speaker": speaker,
+        "family": family,
         "kind": kind,
         "language": language,
         "source": source,
@@ -93,20 +95,19 @@ def synthetic_jobs(seed: int, speakers: int, sentences_per_speaker: int) -> list
     catalogue = voice_catalogue()
     if speakers > len(catalogue):
         raise ValueError(f"corpus.synthetic_speakers = {speakers}, but the voice catalogue has {len(catalogue)} voices")
-    versions: dict[str, str] = {}
     jobs = []
     for voice in catalogue[:speakers]:
-        if voice.engine not in versions:
-            versions[voice.engine] = engine_version(voice.engine)
+        source = voice_version(voice)
         for index, text in enumerate(make_sentences(seed, voice.speaker, sentences_per_speaker)):
-            jobs.append(SyntheticJob(f"{voice.speaker}-{index:04d}", voice, text, versions[voice.engine]))
+            jobs.append(SyntheticJob(f"{voice.speaker}-{index:04d}", voice, text, source))
     return jobs
 
 
 def _synthesise_row(job: SyntheticJob) -> dict:
     with tempfile.TemporaryDirectory(prefix="maskscope-tts-") as workdir:
         audio = synthesize(job.voice, job.text, Path(workdir))
-    return utterance_row(job.utt_id, job.voice.speaker, "synthetic", "en", job.source, job.text, audio)
+    family = voice_family(job.voice)
+    return utterance_row(job.utt_id, job.voice.speaker, family, "synthetic", "en", job.source, job.text, audio)
 
 
 def synthesise(jobs: list[SyntheticJob], workers: int) -> Iterator[dict]:
@@ -160,7 +161,9 @@ def real_rows(
             continue
         taken += duration
         utt_id = f"{speaker.speaker}-{name.replace('/', '_')}"
-        yield utterance_row(utt_id, speaker.speaker, "real", speaker.language, source, transcripts[name], audio)
+        yield utterance_row(
+            utt_id, speaker.speaker, speaker.speaker, "real", speaker.language, source, transcripts[name], audio
+        )
 
 
 def real_speaker(speaker_id: str) -> RealSpeaker:

@@ -71,9 +71,7 @@ def stft(audio: torch.Tensor) -> torch.Tensor:
     import torch
 
     window = torch.hann_window(N_FFT, device=audio.device, dtype=audio.dtype)
-    return torch.stft(
-        audio, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True
-    )
+    return torch.stft(audio, N_FFT, HOP, window=window, center=True, pad_mode="constant", return_complex=True)
 
 
 def istft(spectrum: torch.Tensor, length: int) -> torch.Tensor:

@@ -51,6 +51,7 @@ def atomic_output_dir(path: Path | str) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_sibling_prefix(path), dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the output from other users of a shared machine
     try:
         yield tmp
         _replace(tmp, path)

@@ -25,7 +25,11 @@ def world_f0(clean: np.ndarray, floor_hz: float, ceil_hz: float) -> np.ndarray:
     import pyworld
 
     f0, _ = pyworld.harvest(
-        np.asarray(clean, dtype=np.float64), SAMPLE_RATE, f0_floor=floor_hz, f0_ceil=ceil_hz, frame_period=FRAME_PERIOD_MS
+        np.asarray(clean, dtype=np.float64),
+        SAMPLE_RATE,
+        f0_floor=floor_hz,
+        f0_ceil=ceil_hz,
+        frame_period=FRAME_PERIOD_MS,
     )
     frames = frame_count(len(clean))
     # harvest gives 1 + floor(duration / period) values, the same instants as the STFT centres;

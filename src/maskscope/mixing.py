@@ -25,7 +25,12 @@ def mixture_id(utt_id: str, index: int) -> str:
 
 
 def draw_mixture(
-    seed: int, mix_id: str, classes: Sequence[str], snrs_db: Sequence[float], num_samples: int, noise_lengths: dict[str, int]
+    seed: int,
+    mix_id: str,
+    classes: Sequence[str],
+    snrs_db: Sequence[float],
+    num_samples: int,
+    noise_lengths: dict[str, int],
 ) -> MixtureDraw:
     """The random choices of one mixture, from an RNG private to (seed, mixture id)."""
     rng = item_rng(seed, "mix", mix_id)

@@ -55,9 +55,7 @@ def _butter_mag(f: np.ndarray, fc: float, order: int, highpass: bool) -> np.ndar
     return 1.0 / np.sqrt(1.0 + ratio ** (2 * order))
 
 
-def _spectral_noise(
-    n: int, rng: np.random.Generator, sr: int, gain: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
+def _spectral_noise(n: int, rng: np.random.Generator, sr: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Gaussian noise with amplitude spectrum `gain(f)`, made in the frequency domain (fast, exact slopes)."""
     # A fast FFT length (and a minimum) keeps odd or tiny lengths from being slow or degenerate.
     m = sfft.next_fast_len(max(n, 1024), real=True)
@@ -141,9 +139,7 @@ def _hum(n: int, rng: np.random.Generator, sr: int) -> np.ndarray:
     cycles = (f0 / sr) * np.arange(n) + np.cumsum(drift_hz) / sr
     # Two timbres cross-faded slowly: the harmonic balance wobbles, as with varying load.
     tables = [
-        _harmonic_table(
-            base * rng.lognormal(0.0, 0.3, base.size), harmonics, rng.uniform(0, 2 * np.pi, base.size)
-        )
+        _harmonic_table(base * rng.lognormal(0.0, 0.3, base.size), harmonics, rng.uniform(0, 2 * np.pi, base.size))
         for _ in range(2)
     ]
     w1, w2 = _periodic(cycles, tables)
@@ -297,9 +293,7 @@ def _talker_stream(source: np.ndarray, n: int, rng: np.random.Generator, sr: int
     return _unit_rms(np.concatenate(pieces))
 
 
-def _babble(
-    n: int, rng: np.random.Generator, sr: int, babble_sources: Sequence[np.ndarray] | None
-) -> np.ndarray:
+def _babble(n: int, rng: np.random.Generator, sr: int, babble_sources: Sequence[np.ndarray] | None) -> np.ndarray:
     if babble_sources is None or len(babble_sources) == 0:
         raise ValueError("babble needs speech sources (babble_sources is None or empty)")
     sources = [np.asarray(s).reshape(-1) for s in babble_sources]

@@ -2,38 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from maskscope.seeding import item_seed
 
 SPLITS = ("train", "valid", "test")
 
 
-def _allocate(speakers: list[str], seed: int, valid_fraction: float, test_fraction: float) -> dict[str, str]:
-    # Rank by a per-speaker hash: adding a speaker moves at most the speakers at a boundary.
-    ranked = sorted(speakers, key=lambda speaker: item_seed(seed, "split", speaker))
+def _allocate(groups: list[str], seed: int, valid_fraction: float, test_fraction: float) -> dict[str, str]:
+    # Rank by a per-group hash: adding a group moves at most the groups at a boundary.
+    ranked = sorted(groups, key=lambda group: item_seed(seed, "split", group))
     count = len(ranked)
     if count < 3:
-        return {speaker: "train" for speaker in ranked}
+        return {group: "train" for group in ranked}
     n_test = max(1, round(count * test_fraction))
     n_valid = max(1, round(count * valid_fraction))
     n_valid = min(n_valid, count - n_test - 1)
     assignment = {}
-    for position, speaker in enumerate(ranked):
+    for position, group in enumerate(ranked):
         if position < n_test:
-            assignment[speaker] = "test"
+            assignment[group] = "test"
         elif position < n_test + n_valid:
-            assignment[speaker] = "valid"
+            assignment[group] = "valid"
         else:
-            assignment[speaker] = "train"
+            assignment[group] = "train"
     return assignment
 
 
 def assign_splits(
-    synthetic: Iterable[str], real: Iterable[str], seed: int, valid_fraction: float, test_fraction: float
+    synthetic: Mapping[str, str], real: Iterable[str], seed: int, valid_fraction: float, test_fraction: float
 ) -> dict[str, str]:
-    """Map each speaker to a split; synthetic and real speakers are allocated separately so that
-    every split gets both kinds (given at least three of each)."""
-    assignment = _allocate(sorted(set(synthetic)), seed, valid_fraction, test_fraction)
+    """Map each speaker to a split.
+
+    `synthetic` maps each TTS voice to its family, the human speaker it was built from: voices of
+    one family share a split, so no human voice is on both sides. Synthetic and real speakers are
+    allocated separately so that every split gets both kinds (given at least three of each)."""
+    families = _allocate(sorted(set(synthetic.values())), seed, valid_fraction, test_fraction)
+    assignment = {speaker: families[family] for speaker, family in synthetic.items()}
     assignment.update(_allocate(sorted(set(real)), seed, valid_fraction, test_fraction))
     return assignment
+
+
+def speaker_splits(corpus_dir: Path, seed: int, valid_fraction: float, test_fraction: float) -> dict[str, str]:
+    """The split of every speaker in a corpus built by the `corpus` stage."""
+    manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "family", "kind"]).to_pylist()
+    synthetic = {row["speaker"]: row["family"] for row in manifest if row["kind"] == "synthetic"}
+    real = {row["speaker"] for row in manifest if row["kind"] == "real"}
+    return assign_splits(synthetic, real, seed, valid_fraction, test_fraction)

@@ -12,7 +12,6 @@ def require_tool(executable: str, apt_package: str) -> str:
     path = shutil.which(executable)
     if path is None:
         raise ToolMissingError(
-            f"'{executable}' is not installed or not on PATH; "
-            f"install it with: apt-get install -y {apt_package}"
+            f"'{executable}' is not installed or not on PATH; install it with: apt-get install -y {apt_package}"
         )
     return path

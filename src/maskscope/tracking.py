@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ PARENT_RUN_ENV = "MASKSCOPE_PARENT_RUN_ID"
 EXPERIMENT = "maskscope"
 DEFAULT_STORE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
+# Files .dvcignore keeps out of DVC's directory hashes (Snakemake's marker in directory outputs).
+DVC_IGNORED = frozenset({".snakemake_timestamp"})
 
 
 def tracking_uri() -> str:
@@ -63,7 +66,7 @@ def dvc_md5(path: Path | str) -> str:
         (
             {"md5": _md5_file(child), "relpath": child.relative_to(path).as_posix()}
             for child in path.rglob("*")
-            if child.is_file()
+            if child.is_file() and child.name not in DVC_IGNORED
         ),
         key=lambda entry: entry["relpath"],
     )
@@ -151,7 +154,10 @@ def _start_run(name: str, params: dict[str, Any], inputs: dict[str, Path], prese
 
         datasets = []
         for input_name, path in inputs.items():
-            source = resolve_dataset_source(str(Path(path).resolve()))
+            with warnings.catch_warnings():
+                # Local paths match two equivalent source types; MLflow warns and picks one.
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(str(Path(path).resolve()))
             dataset = MetaDataset(source, name=input_name, digest=tags[f"input.{input_name}.md5"][:36])
             datasets.append(
                 mlflow.entities.DatasetInput(

@@ -14,8 +14,11 @@ for entry in STAGES:
             **{name: output_spec(out) for name, out in entry.outs.items()},
         params:
             slice=json.dumps(params_slice(PARAMS, list(entry.params)), sort_keys=True),
+            command=entry.base_command(),
         threads: entry.resources.cpus
         resources:
             mem_mb=entry.resources.mem_mb,
+        # The shell directive is evaluated when the job runs, after the loop has moved on: it must
+        # not refer to `entry`, so the command travels in params.
         shell:
-            entry.command(workers="{threads}")
+            "{params.command} --workers {threads}"

@@ -63,7 +63,9 @@ def run_stage(
             raise ParamsError(f"stage '{name}': params key '{key}' does not exist in {params_file}") from None
     for dep_name, path in deps.items():
         if not path.exists():
-            raise ParamsError(f"stage '{name}': input '{dep_name}' ({path}) does not exist; run the stage that makes it")
+            raise ParamsError(
+                f"stage '{name}': input '{dep_name}' ({path}) does not exist; run the stage that makes it"
+            )
     module = importlib.import_module(f"maskscope.stages.{name}")
     data_slice = params_slice(params, keys)
     with stage_run(name, data_slice, deps, params.preset) as tracker:

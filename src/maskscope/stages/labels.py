@@ -54,9 +54,16 @@ def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int)
     metrics: dict[str, Any] = {}
     with atomic_output_dir(outs["labels"]) as tmp, get_context("spawn").Pool(workers) as pool:
         for split in SPLITS:
-            mixtures = read_shards(deps["mix"], split, columns=["utt_id", "split", "speaker", "noise_class", "clean", "noisy"])
-            jobs = [(row, str(deps["mix"]), lp.vad_threshold_db, lp.f0_floor_hz, lp.f0_ceil_hz) for row in mixtures.to_pylist()]
-            parts = list(tqdm(pool.imap(_label_one, jobs, chunksize=2), total=len(jobs), desc=f"labels: {split}", disable=None))
+            mixtures = read_shards(
+                deps["mix"], split, columns=["utt_id", "split", "speaker", "noise_class", "clean", "noisy"]
+            )
+            jobs = [
+                (row, str(deps["mix"]), lp.vad_threshold_db, lp.f0_floor_hz, lp.f0_ceil_hz)
+                for row in mixtures.to_pylist()
+            ]
+            parts = list(
+                tqdm(pool.imap(_label_one, jobs, chunksize=2), total=len(jobs), desc=f"labels: {split}", disable=None)
+            )
             columns = {name: np.concatenate([part[name] for part in parts]) for name in LABEL_SCHEMA.names}
             table = pa.Table.from_pydict(columns, schema=LABEL_SCHEMA)
             write_parquet(table, tmp / f"{split}.parquet")

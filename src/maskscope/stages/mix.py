@@ -13,8 +13,7 @@ from tqdm import tqdm
 from maskscope.audio import decode_audio, encode_flac
 from maskscope.io import atomic_output_dir, read_shards, write_shards
 from maskscope.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment
-from maskscope.splits import SPLITS
-from maskscope.stages.noises import speaker_splits
+from maskscope.splits import SPLITS, speaker_splits
 
 MIX_SCHEMA = pa.schema(
     [
@@ -44,7 +43,7 @@ def load_noises(noises_dir: Path) -> dict[tuple[str, str], Any]:
 
 
 def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
-    splits = speaker_splits(deps["corpus"], params)
+    splits = speaker_splits(deps["corpus"], params.seed, params.splits.valid_fraction, params.splits.test_fraction)
     noises = load_noises(deps["noises"])
     classes = list(params.noises.classes)
     missing = [c for c in classes if ("train", c) not in noises]

@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from maskscope.audio import SAMPLE_RATE, decode_audio, encode_flac
 from maskscope.io import atomic_output_dir, read_shards, write_parquet
 from maskscope.noises import synthesize_noise
 from maskscope.seeding import item_rng
-from maskscope.splits import SPLITS, assign_splits
+from maskscope.splits import SPLITS, speaker_splits
 
 PEAK_LIMIT = 0.99
 UTTERANCES_PER_TALKER = 12
@@ -33,13 +32,6 @@ NOISE_SCHEMA = pa.schema(
 )
 
 
-def speaker_splits(corpus_dir: Path, params: Any) -> dict[str, str]:
-    manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "kind"]).to_pylist()
-    synthetic = {row["speaker"] for row in manifest if row["kind"] == "synthetic"}
-    real = {row["speaker"] for row in manifest if row["kind"] == "real"}
-    return assign_splits(synthetic, real, params.seed, params.splits.valid_fraction, params.splits.test_fraction)
-
-
 def babble_sources(corpus_dir: Path, splits: dict[str, str]) -> list[np.ndarray]:
     """One source per training speaker: that speaker's utterances end to end."""
     table = read_shards(corpus_dir, "audio", columns=["utt_id", "speaker", "audio"]).to_pylist()
@@ -52,7 +44,7 @@ def babble_sources(corpus_dir: Path, splits: dict[str, str]) -> list[np.ndarray]
 
 
 def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
-    splits = speaker_splits(deps["corpus"], params)
+    splits = speaker_splits(deps["corpus"], params.seed, params.splits.valid_fraction, params.splits.test_fraction)
     classes = list(params.noises.classes)
     sources = babble_sources(deps["corpus"], splits) if "babble" in classes else None
     rows = []

@@ -1,0 +1,197 @@
+"""The whole smoke DAG through real `dvc repro` and real `snakemake`, in a copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import copy_repo
+from mlflow.tracking import MlflowClient
+
+from maskscope.framing import frame_count
+from maskscope.io import read_shards
+from maskscope.tracking import dvc_md5
+
+pytestmark = pytest.mark.e2e
+
+OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels"]
+SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default"]
+
+
+def repo_env(repo: Path) -> dict[str, str]:
+    """Run the copy's own code; without MLFLOW_TRACKING_URI stages use the default, mlflow.db in the repo."""
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    return {**env, "CI": "true", "PYTHONPATH": str(repo / "src")}
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    # Without MLFLOW_TRACKING_URI the stages use the default store, mlflow.db in the repository.
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=repo_env(cwd))
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def snakemake_planned_rules(repo: Path) -> set[str]:
+    output = run([*SNAKEMAKE, "-n"], repo).stdout
+    if "Nothing to be done" in output:
+        return set()
+    table = output.split("Job stats:", 1)[1]
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", table, re.M)} - {"total", "all"}
+
+
+def dvc_changed_stages(repo: Path) -> set[str]:
+    return set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
+
+
+def set_param(repo: Path, section: str, key: str, value: object) -> None:
+    path = repo / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    data[section][key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    run(["maskscope", "preset", "smoke"], repo)
+    started = time.perf_counter()
+    result = run(["maskscope", "repro", "--tool", "dvc"], repo)
+    print(f"smoke dvc repro: {time.perf_counter() - started:.1f} s")
+    repo.joinpath("repro.log").write_text(result.stdout + result.stderr)
+    return repo
+
+
+def test_dvc_run_leaves_nothing_to_do_for_either_tool(smoke_repo):
+    assert "up to date" in run(["dvc", "status"], smoke_repo).stdout
+    assert snakemake_planned_rules(smoke_repo) == set()
+
+
+def test_corpus_is_smoke_sized_with_both_kinds_of_speaker(smoke_repo):
+    corpus = json.loads((smoke_repo / "metrics/corpus.json").read_text())
+    assert corpus["minutes"] <= 3.0
+    assert corpus["synthetic"]["speakers"] == 6 and corpus["real"]["speakers"] == 3
+    manifest = pq.read_table(smoke_repo / "data/corpus/manifest.parquet").to_pylist()
+    assert all(row["sha256"] and row["source"] and row["text"] for row in manifest)
+    mix = json.loads((smoke_repo / "metrics/mix.json").read_text())
+    for split in ("train", "valid", "test"):
+        assert mix[split]["synthetic_speakers"] >= 1 and mix[split]["real_speakers"] >= 1, split
+
+
+def test_splits_are_speaker_disjoint(smoke_repo):
+    speakers = {
+        split: set(read_shards(smoke_repo / "data/mix", split, ["speaker"]).column("speaker").to_pylist())
+        for split in ("train", "valid", "test")
+    }
+    assert not speakers["train"] & speakers["valid"]
+    assert not speakers["train"] & speakers["test"]
+    assert not speakers["valid"] & speakers["test"]
+
+
+def test_labels_cover_every_stft_frame_of_every_mixture(smoke_repo):
+    for split in ("train", "valid", "test"):
+        mixtures = read_shards(smoke_repo / "data/mix", split, ["utt_id", "num_samples", "noise_class"]).to_pylist()
+        labels = pq.read_table(smoke_repo / f"data/labels/{split}.parquet").to_pandas()
+        grouped = labels.groupby("utt_id")
+        assert set(grouped.groups) == {m["utt_id"] for m in mixtures}
+        for mixture in mixtures:
+            frames = grouped.get_group(mixture["utt_id"])
+            assert frames["frame"].tolist() == list(range(frame_count(mixture["num_samples"])))
+            assert set(frames["noise_class"]) == {mixture["noise_class"]}
+        assert labels["vad"].mean() > 0.3 and labels["voiced"].mean() > 0.2
+
+
+def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
+    client = MlflowClient(f"sqlite:///{smoke_repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("maskscope").experiment_id
+    parents = client.search_runs([experiment], "tags.`maskscope.invocation` = 'dvc'")
+    assert len(parents) >= 1
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
+    assert {run.data.tags["maskscope.stage"] for run in children} == {"corpus", "noises", "mix", "labels"}
+    labels_run = next(run for run in children if run.data.tags["maskscope.stage"] == "labels")
+    assert labels_run.data.tags["input.mix.md5"] == dvc_md5(smoke_repo / "data/mix")
+    assert labels_run.data.tags["git.commit"] != "unknown"
+
+
+def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_repo):
+    repo = smoke_repo
+    before = {path: dvc_md5(repo / path) for path in OUTPUTS}
+    run([*SNAKEMAKE, "--forceall"], repo)
+    assert {path: dvc_md5(repo / path) for path in OUTPUTS} == before  # bit-reproducible data stages
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert snakemake_planned_rules(repo) == set()
+
+    set_param(repo, "labels", "vad_threshold_db", -30.0)
+    assert snakemake_planned_rules(repo) == {"labels"}
+    assert dvc_changed_stages(repo) == {"labels"}
+
+    set_param(repo, "mix", "snrs_db", [0.0, 5.0])
+    assert snakemake_planned_rules(repo) == {"mix", "labels"}
+    assert dvc_changed_stages(repo) == {"mix", "labels"}
+    log = run(["dvc", "repro"], repo).stdout
+    assert "Running stage 'mix'" in log and "Running stage 'labels'" in log
+    assert "Running stage 'corpus'" not in log and "Running stage 'noises'" not in log
+    assert dvc_md5(repo / "data/corpus") == before["data/corpus"]
+
+
+def test_invalid_param_fails_before_any_work(smoke_repo, tmp_path):
+    repo = smoke_repo
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_param(repo, "mix", "snrs_db", ["loud"])
+        result = run(["maskscope", "repro"], repo, check=False)
+        assert result.returncode != 0
+        assert "mix.snrs_db.0" in result.stderr and "'loud'" in result.stderr
+        result = run([*SNAKEMAKE, "-n"], repo, check=False)
+        assert result.returncode != 0 and "snrs_db" in (result.stdout + result.stderr)
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+def test_killed_stage_leaves_no_output_a_rerun_would_accept(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    run(["maskscope", "preset", "smoke"], repo)
+    command = ["maskscope", "stage", "corpus", "--keys", "seed,corpus", "--out", "corpus=data/corpus", "--workers", "1"]
+    process = subprocess.Popen(
+        command,
+        cwd=repo,
+        env=repo_env(repo),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((repo / "data").glob(".corpus.tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "the stage ended before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert not (repo / "data/corpus").exists()
+    changed = json.loads(run(["dvc", "status", "corpus", "--json"], repo).stdout)
+    assert "corpus" in changed  # DVC still considers the stage not done
+
+
+def test_data_stages_are_bit_reproducible_across_fresh_runs(smoke_repo, tmp_path):
+    """A second, independent run of the smoke corpus and noises gives the same bytes."""
+    repo = copy_repo(tmp_path / "again")
+    run(["maskscope", "preset", "smoke"], repo)
+    run(["dvc", "repro", "noises"], repo)
+    for path in ("data/corpus", "data/noises"):
+        assert dvc_md5(repo / path) == dvc_md5(smoke_repo / path), path
+    manifest = pq.read_table(repo / "data/corpus/manifest.parquet").column("sha256").to_pylist()
+    assert len(set(manifest)) == len(manifest)
+    assert np.all(
+        np.array(manifest)
+        == np.array(pq.read_table(smoke_repo / "data/corpus/manifest.parquet").column("sha256").to_pylist())
+    )
