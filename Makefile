@@ -9,15 +9,14 @@ PRESET ?= default
 TOOL ?= dvc
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git
-TEST_APT_PACKAGES := chromium
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: repro test install apt apt-test lint ui compile bench clean-tmp
+.PHONY: repro test install apt ui compile bench
 
 repro: install
 	maskscope repro --tool $(TOOL) $(if $(PRESET),--preset $(PRESET))
 
-test: install apt-test
+test: install
 	$(BIN)/ruff check src pipelines tests benchmarks
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/python -m pipelines.compile --check
@@ -29,13 +28,7 @@ apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-
-apt-test:
-	@missing=$$(for p in $(TEST_APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 # The venv is rebuilt when the dependency pins change.

@@ -3,10 +3,15 @@
 `python -m pipelines.compile` writes dvc.yaml from it, and workflow/rules/stages.smk builds one
 Snakemake rule per entry, so both tools run the same stages with the same deps, outs and params.
 Each stage is run as `maskscope stage NAME ...` with its paths and its params keys as arguments.
+
+A stage with a `matrix` is a sweep: "{axis}" in its paths and params keys stands for the axis
+value, which DVC writes as `${item.axis}` in a `matrix` stage and Snakemake as a wildcard.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +41,7 @@ class Stage:
     code: tuple[str, ...]  # modules under src/maskscope whose change reruns the stage
     resources: Resources = field(default_factory=Resources)
     description: str = ""
+    matrix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep axis -> values
 
     @property
     def code_paths(self) -> list[str]:
@@ -51,7 +57,17 @@ class Stage:
         parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE, "--keys", ",".join(self.params)]
         parts += [f"--dep {name}={path}" for name, path in self.deps.items()]
         parts += [f"--out {name}={out.path}" for name, out in self.outs.items()]
+        parts += [f"--item {axis}={{{axis}}}" for axis in self.matrix]
         return " ".join(parts)
+
+    def instances(self) -> list[dict[str, str]]:
+        """The axis values of every instance of the sweep ([{}] for a plain stage)."""
+        axes = list(self.matrix)
+        return [dict(zip(axes, values, strict=True)) for values in itertools.product(*self.matrix.values())]
+
+    def instance_name(self, item: dict[str, str]) -> str:
+        """DVC's name for one instance: `train@dense`."""
+        return "@".join([self.name, *item.values()])
 
     def command(self) -> str:
         return f"{self.base_command()} --workers {self.resources.cpus}"
@@ -104,3 +120,8 @@ def stage(name: str) -> Stage:
         if entry.name == name:
             return entry
     raise KeyError(f"no stage named '{name}'; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def fill(template: str, item: dict[str, str]) -> str:
+    """Put one instance's axis values into a "{axis}" template."""
+    return re.sub(r"\{(\w+)\}", lambda match: item.get(match.group(1), match.group(0)), template)

@@ -49,3 +49,20 @@ def test_frame_labels_have_one_value_per_frame():
     n = frame_count(speech.size)
     assert {labels.f0_hz.size, labels.voiced.size, labels.vad.size, labels.snr_db.size} == {n}
     assert np.array_equal(labels.voiced, labels.f0_hz > 0)
+
+
+def test_f0_on_the_speech_span_matches_f0_on_the_padded_signal():
+    speech = harmonic_speechlike(1.0, f0=130.0)
+    padded = np.concatenate([np.zeros(HOP * 30 + 77, dtype=np.float32), speech, np.zeros(HOP * 25, dtype=np.float32)])
+    import pyworld
+
+    full, _ = pyworld.harvest(padded.astype(np.float64), 16000, f0_floor=60.0, f0_ceil=500.0, frame_period=16.0)
+    trimmed = world_f0(padded, 60.0, 500.0)
+    assert trimmed.size == full.size
+    assert np.mean((trimmed > 0) == (full > 0)) > 0.97
+    both = (trimmed > 0) & (full > 0)
+    assert np.median(np.abs(trimmed[both] - full[both])) < 1.0
+
+
+def test_silence_has_no_f0():
+    assert not world_f0(np.zeros(8000, dtype=np.float32), 60.0, 500.0).any()

@@ -5,7 +5,7 @@ import pytest
 from conftest import harmonic_speechlike
 
 from maskscope.framing import active_speech_power
-from maskscope.mixing import draw_mixture, mix_at_snr, noise_segment
+from maskscope.mixing import draw_mixture, mix_at_snr, noise_segment, pad_speech
 
 
 @pytest.mark.parametrize("snr_db", [-5.0, 0.0, 15.0])
@@ -29,12 +29,23 @@ def test_loud_mixtures_are_scaled_down_keeping_the_snr():
 
 def test_draws_depend_only_on_seed_and_mixture_id():
     lengths = {"white": 10**6, "pink": 10**6}
-    first = draw_mixture(3, "utt-a_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths)
-    again = draw_mixture(3, "utt-a_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths)
+    first = draw_mixture(3, "utt-a_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths, (0.1, 0.5))
+    again = draw_mixture(3, "utt-a_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths, (0.1, 0.5))
     assert first == again
-    draws = {draw_mixture(3, f"utt-{i}_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths) for i in range(40)}
+    draws = {
+        draw_mixture(3, f"utt-{i}_m0", ["white", "pink"], [0.0, 5.0], 1000, lengths, (0.1, 0.5)) for i in range(40)
+    }
     assert {d.noise_class for d in draws} == {"white", "pink"} and {d.snr_db for d in draws} == {0.0, 5.0}
-    assert all(0 <= d.noise_offset <= 10**6 - 1000 for d in draws)
+    assert all(1600 <= d.lead_samples <= 8000 and 1600 <= d.trail_samples <= 8000 for d in draws)
+    assert all(0 <= d.noise_offset <= 10**6 - 1000 - d.lead_samples - d.trail_samples for d in draws)
+
+
+def test_padding_puts_the_drawn_silence_around_the_speech():
+    lengths = {"white": 10**6}
+    draw = draw_mixture(0, "u_m0", ["white"], [0.0], 100, lengths, (0.01, 0.02))
+    padded = pad_speech(np.ones(100, dtype=np.float32), draw)
+    assert padded.size == 100 + draw.lead_samples + draw.trail_samples
+    assert not padded[: draw.lead_samples].any() and padded[draw.lead_samples : draw.lead_samples + 100].all()
 
 
 def test_noise_segment_wraps_around():

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from pipelines.compile import render_dvc_yaml
-from pipelines.stages import STAGES
+from pipelines.stages import STAGES, Out, Stage, fill
 
 
 def test_dvc_yaml_is_generated_from_the_registry():
@@ -27,6 +27,7 @@ def test_compile_check_passes_on_the_committed_tree():
 def dvc_view() -> dict[str, dict[str, set[str]]]:
     from dvc.repo import Repo
 
+    registry = {stage.name: stage for stage in STAGES}
     view = {}
     with Repo(str(ROOT)) as repo:
         for stage in repo.index.stages:
@@ -34,44 +35,51 @@ def dvc_view() -> dict[str, dict[str, set[str]]]:
             for dep in stage.deps:
                 if hasattr(dep, "params"):
                     params |= set(dep.params)
-            view[stage.name] = {
+            view[stage.addressing] = {
                 "deps": {str(Path(dep.def_path)) for dep in stage.deps if not hasattr(dep, "params")},
                 "outs": {str(Path(out.def_path)) for out in stage.outs},
                 "params": params,
+                "command": stage.cmd,
+                "threads": registry[stage.name.split("@")[0]].resources.cpus,
             }
     return view
 
 
 def snakemake_view() -> dict[str, dict[str, set[str]]]:
+    """Each rule expanded over its registry instances, named as DVC names them."""
     import json
 
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
+    registry = {stage.name: stage for stage in STAGES}
     view = {}
     with SnakemakeApi(OutputSettings()) as api:
         workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=ROOT / "Snakefile", workdir=ROOT)
         for rule in workflow._workflow.rules:
             if rule.name == "all":
                 continue
-
-            view[rule.name] = {
-                "deps": {str(f) for f in rule.input},
-                "outs": {str(f) for f in rule.output},
-                "params": set(json.loads(rule.params.slice)),
-                "threads": rule.resources["_cores"],
-            }
+            stage = registry[rule.name]
+            for item in stage.instances():
+                view[stage.instance_name(item)] = {
+                    "deps": {fill(str(f), item) for f in rule.input},
+                    "outs": {fill(str(f), item) for f in rule.output},
+                    "params": set(json.loads(rule.params.slice(item))),
+                    "command": rule.params.command(item),
+                }
     return view
 
 
 def test_dvc_and_snakemake_run_the_same_stages():
     dvc, snakemake = dvc_view(), snakemake_view()
-    assert set(dvc) == set(snakemake) == {stage.name for stage in STAGES}
-    for stage in STAGES:
-        assert dvc[stage.name]["deps"] == snakemake[stage.name]["deps"], stage.name
-        assert dvc[stage.name]["outs"] == snakemake[stage.name]["outs"], stage.name
+    names = {stage.instance_name(item) for stage in STAGES for item in stage.instances()}
+    assert set(dvc) == set(snakemake) == names
+    for name in names:
+        assert dvc[name]["deps"] == snakemake[name]["deps"], name
+        assert dvc[name]["outs"] == snakemake[name]["outs"], name
         # Snakemake's params slice nests dotted keys; compare the top-level sections.
-        assert {key.split(".")[0] for key in dvc[stage.name]["params"]} == snakemake[stage.name]["params"], stage.name
+        assert {key.split(".")[0] for key in dvc[name]["params"]} == snakemake[name]["params"], name
+        assert dvc[name]["command"] == f"{snakemake[name]['command']} --workers {dvc[name]['threads']}", name
 
 
 def test_every_dep_of_a_stage_is_a_source_file_or_another_stages_output():
@@ -88,3 +96,45 @@ def test_stage_params_exist(stage):
     from maskscope.config import Params, params_slice
 
     params_slice(Params(), list(stage.params))
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm", "kubernetes"])
+def test_profiles_use_only_options_snakemake_knows(profile):
+    import yaml
+
+    options = yaml.safe_load((ROOT / "workflow" / "profiles" / profile / "config.yaml").read_text())
+    help_text = subprocess.run(["snakemake", "--help"], capture_output=True, text=True, check=True).stdout
+    unknown = [key for key in options if f"--{key}" not in help_text]
+    assert not unknown, f"{profile}: unknown snakemake options {unknown}"
+
+
+def test_slurm_profile_plans_the_dag(tmp_path):
+    result = subprocess.run(
+        ["snakemake", "--profile", "workflow/profiles/slurm", "-n", "--forceall"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "labels" in result.stdout and "corpus" in result.stdout
+
+
+def test_a_matrix_stage_becomes_a_dvc_matrix():
+    from pipelines.compile import dvc_stage
+
+    sweep = Stage(
+        name="train",
+        deps={"mix": "data/mix"},
+        outs={"model": Out("models/{variant}"), "metrics": Out("metrics/train/{variant}.json", "metrics")},
+        params=("train", "variants.{variant}"),
+        code=("stages/mix.py",),
+        matrix={"variant": ("dense", "dyncp-0.25")},
+    )
+    spec = dvc_stage(sweep)
+    assert spec["matrix"] == {"variant": ["dense", "dyncp-0.25"]}
+    assert spec["params"] == ["train", "variants.${item.variant}"]
+    assert spec["outs"] == ["models/${item.variant}"]
+    assert spec["metrics"] == [{"metrics/train/${item.variant}.json": {"cache": False}}]
+    assert "--item variant=${item.variant}" in spec["cmd"]
+    assert [sweep.instance_name(item) for item in sweep.instances()] == ["train@dense", "train@dyncp-0.25"]
+    assert fill("models/{variant}", {"variant": "dense"}) == "models/dense"

@@ -34,6 +34,7 @@ def stage(
     dep: Annotated[list[str] | None, typer.Option(help="NAME=PATH of an input")] = None,
     out: Annotated[list[str] | None, typer.Option(help="NAME=PATH of an output")] = None,
     workers: Annotated[int, typer.Option(min=1, help="parallel processes")] = 1,
+    item: Annotated[list[str] | None, typer.Option(help="NAME=VALUE of a sweep (matrix) instance")] = None,
 ) -> None:
     """Run one pipeline stage (what dvc.yaml and the Snakefile call)."""
     from maskscope.stages import parse_pairs, run_stage
@@ -42,9 +43,10 @@ def stage(
         name,
         params,
         [key for key in keys.split(",") if key],
-        parse_pairs(dep or [], "--dep"),
-        parse_pairs(out or [], "--out"),
+        {name: Path(path) for name, path in parse_pairs(dep or [], "--dep").items()},
+        {name: Path(path) for name, path in parse_pairs(out or [], "--out").items()},
         workers,
+        parse_pairs(item or [], "--item"),
     )
 
 
@@ -103,6 +105,12 @@ def repro(
     if run_id:
         env[PARENT_RUN_ENV] = run_id
     completed = subprocess.run([*commands[tool], *context.args], env=env, check=False)
+    if tool == "dvc" and completed.returncode == 0:
+        # DVC skips a stage whose inputs reran with identical content, leaving its outputs older than
+        # their inputs; Snakemake judges by mtime and would rerun them. After a successful DVC run
+        # every output is current, so bring the timestamps in line.
+        touch = ["snakemake", "--touch", "--cores", "1", "--quiet"]
+        completed = subprocess.run(touch, env=env, check=False, stdout=subprocess.DEVNULL)
     end_parent_run(run_id, completed.returncode == 0)
     raise typer.Exit(completed.returncode)
 

@@ -27,17 +27,17 @@ class Section(BaseModel):
 
 class CorpusParams(Section):
     synthetic_speakers: int = Field(
-        24, ge=3, le=64, description="how many voices of the TTS catalogue to use (espeak-ng, flite, festival)"
+        25, ge=3, le=64, description="how many voices of the TTS catalogue to use (espeak-ng, flite, festival)"
     )
     sentences_per_speaker: int = Field(
-        40, ge=1, description="sentences from the seeded grammar spoken by each synthetic voice"
+        32, ge=1, description="sentences from the seeded grammar spoken by each synthetic voice"
     )
     real_speakers: list[RealSpeakerId] = Field(
         ["asterisk-fr", "asterisk-it", "asterisk-ru"],
         description="real human speakers from Debian's asterisk-core-sounds-*-g722 packages",
     )
     real_seconds_per_speaker: float = Field(
-        330.0, ge=0, description="seconds of prompts taken from each real speaker (seeded choice)"
+        250.0, ge=0, description="seconds of prompts taken from each real speaker (seeded choice)"
     )
     min_utterance_seconds: float = Field(1.0, gt=0, description="shorter real prompts are skipped")
     max_utterance_seconds: float = Field(12.0, gt=0, description="longer real prompts are skipped")
@@ -71,6 +71,9 @@ class MixParams(Section):
     mixtures_per_utterance: int = Field(1, ge=1, le=8, description="noisy versions of each clean utterance")
     active_threshold_db: float = Field(
         -35.0, lt=0, description="frames within this many dB of the loudest frame count as active speech"
+    )
+    pad_seconds: tuple[float, float] = Field(
+        (0.3, 1.2), description="range of the silence drawn before and after each utterance (seconds)"
     )
     shard_size: int = Field(256, ge=1, description="mixtures per Parquet shard")
 
@@ -123,6 +126,11 @@ def validate_params(data: Any, source: str = "params") -> Params:
         raise ParamsError(
             f"{source}: key 'labels.f0_floor_hz': value {params.labels.f0_floor_hz} must be below "
             f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
+        )
+    low, high = params.mix.pad_seconds
+    if not 0 <= low <= high:
+        raise ParamsError(
+            f"{source}: key 'mix.pad_seconds': value {[low, high]} must be [low, high] with 0 <= low <= high"
         )
     if params.corpus.min_utterance_seconds >= params.corpus.max_utterance_seconds:
         raise ParamsError(f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds")

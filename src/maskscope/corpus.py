@@ -21,7 +21,14 @@ import pyarrow as pa
 from maskscope.audio import SAMPLE_RATE, encode_flac, quantize_pcm16
 from maskscope.framing import active_speech_power
 from maskscope.grammar import make_sentences
-from maskscope.real_speech import REAL_SPEAKERS, RealSpeaker, decode_g722, list_prompts, package_version
+from maskscope.real_speech import (
+    REAL_SPEAKERS,
+    RealSpeaker,
+    decode_g722,
+    list_prompts,
+    package_version,
+    resolve_directory,
+)
 from maskscope.seeding import item_seed
 from maskscope.tts import SyntheticVoice, synthesize, voice_catalogue, voice_family, voice_version
 
@@ -145,9 +152,10 @@ def real_rows(
     """Prompts with a spoken transcript, in a seeded order, until `seconds` of speech are taken."""
     transcripts = prompt_transcripts(speaker)
     source = f"{speaker.debian_package} {package_version(speaker)}"
+    root = resolve_directory(speaker)
     prompts = []
     for path in list_prompts(speaker):
-        name = path.relative_to(speaker.directory).with_suffix("").as_posix()
+        name = path.relative_to(root).with_suffix("").as_posix()
         if name in transcripts:
             prompts.append((name, path))
     prompts.sort(key=lambda item: item_seed(seed, "prompt", speaker.speaker, item[0]))

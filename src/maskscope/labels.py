@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from maskscope.audio import SAMPLE_RATE
-from maskscope.framing import FRAME_PERIOD_MS, energy_db, frame_count, frame_energy
+from maskscope.framing import FRAME_PERIOD_MS, HOP, energy_db, frame_count, frame_energy
 
 SNR_CLIP_DB = 60.0
+F0_MARGIN_FRAMES = 4
 
 
 @dataclass(frozen=True)
@@ -21,22 +23,31 @@ class FrameLabels:
 
 
 def world_f0(clean: np.ndarray, floor_hz: float, ceil_hz: float) -> np.ndarray:
-    """WORLD harvest F0 on clean speech, one value per STFT frame (frame t at sample t*hop)."""
-    import pyworld
+    """WORLD harvest F0 on clean speech, one value per STFT frame (frame t at sample t*hop).
 
-    f0, _ = pyworld.harvest(
-        np.asarray(clean, dtype=np.float64),
-        SAMPLE_RATE,
-        f0_floor=floor_hz,
-        f0_ceil=ceil_hz,
-        frame_period=FRAME_PERIOD_MS,
-    )
+    Harvest costs ~0.3 s per second of audio whatever it holds, so it runs only on the span
+    between the first and last non-zero sample (plus a margin); the digital silence padded
+    around an utterance is unvoiced by definition. The span starts on a frame boundary, so
+    harvest's frame k is the model's frame first + k.
+    """
+    with warnings.catch_warnings():
+        # pyworld imports the deprecated pkg_resources; the warning says nothing about our data.
+        warnings.simplefilter("ignore", UserWarning)
+        import pyworld
+
     frames = frame_count(len(clean))
-    # harvest gives 1 + floor(duration / period) values, the same instants as the STFT centres;
-    # guard against rounding at the last frame all the same.
-    if f0.size < frames:
-        f0 = np.pad(f0, (0, frames - f0.size))
-    return f0[:frames].astype(np.float32)
+    f0 = np.zeros(frames, dtype=np.float32)
+    nonzero = np.flatnonzero(np.asarray(clean) != 0)
+    if nonzero.size == 0:
+        return f0
+    first = max(0, int(nonzero[0]) // HOP - F0_MARGIN_FRAMES)
+    last = min(frames - 1, int(nonzero[-1]) // HOP + F0_MARGIN_FRAMES)
+    segment = np.asarray(clean[first * HOP : last * HOP + 1], dtype=np.float64)
+    values, _ = pyworld.harvest(segment, SAMPLE_RATE, f0_floor=floor_hz, f0_ceil=ceil_hz, frame_period=FRAME_PERIOD_MS)
+    # harvest gives 1 + floor(duration / period) values, the same instants as the STFT centres.
+    count = min(values.size, last - first + 1)
+    f0[first : first + count] = values[:count]
+    return f0
 
 
 def energy_vad(clean: np.ndarray, threshold_db: float) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from maskscope.audio import SAMPLE_RATE
 from maskscope.framing import active_speech_power
 from maskscope.seeding import item_rng
 
@@ -18,6 +19,8 @@ class MixtureDraw:
     noise_class: str
     snr_db: float
     noise_offset: int
+    lead_samples: int  # silence before the speech
+    trail_samples: int  # silence after it
 
 
 def mixture_id(utt_id: str, index: int) -> str:
@@ -29,16 +32,23 @@ def draw_mixture(
     mix_id: str,
     classes: Sequence[str],
     snrs_db: Sequence[float],
-    num_samples: int,
+    speech_samples: int,
     noise_lengths: dict[str, int],
+    pad_seconds: tuple[float, float],
 ) -> MixtureDraw:
     """The random choices of one mixture, from an RNG private to (seed, mixture id)."""
     rng = item_rng(seed, "mix", mix_id)
     noise_class = str(classes[int(rng.integers(len(classes)))])
     snr_db = float(snrs_db[int(rng.integers(len(snrs_db)))])
-    span = noise_lengths[noise_class] - num_samples
+    lead, trail = (round(rng.uniform(*pad_seconds) * SAMPLE_RATE) for _ in range(2))
+    span = noise_lengths[noise_class] - (lead + speech_samples + trail)
     offset = int(rng.integers(span + 1)) if span > 0 else 0
-    return MixtureDraw(noise_class, snr_db, offset)
+    return MixtureDraw(noise_class, snr_db, offset, lead, trail)
+
+
+def pad_speech(speech: np.ndarray, draw: MixtureDraw) -> np.ndarray:
+    """Surround the utterance with the drawn silences, as recordings have pauses around speech."""
+    return np.pad(np.asarray(speech, dtype=np.float32), (draw.lead_samples, draw.trail_samples))
 
 
 def noise_segment(noise: np.ndarray, offset: int, num_samples: int) -> np.ndarray:

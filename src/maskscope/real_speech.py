@@ -20,6 +20,7 @@ import numpy as np
 
 from maskscope.audio import SAMPLE_RATE
 from maskscope.errors import AudioError, ToolMissingError
+from maskscope.tools import debian_package_version
 
 logger = logging.getLogger(__name__)
 
@@ -167,17 +168,4 @@ def decode_g722(path: Path) -> np.ndarray:
 
 def package_version(speaker: RealSpeaker) -> str:
     """The speaker's Debian package and version, e.g. "asterisk-core-sounds-fr-g722 1.6.1-1"."""
-    dpkg_query = shutil.which("dpkg-query")
-    if dpkg_query is None:
-        raise ToolMissingError("'dpkg-query' is not on PATH; install it with: apt-get install -y dpkg")
-    result = subprocess.run(
-        [dpkg_query, "-W", "-f=${db:Status-Status} ${Version}", speaker.debian_package],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    status, _, version = result.stdout.strip().partition(" ")
-    if result.returncode != 0 or status != "installed" or not version:
-        raise _missing(speaker, f"Debian package {speaker.debian_package} is not installed")
-    return f"{speaker.debian_package} {version}"
+    return f"{speaker.debian_package} {debian_package_version(speaker.debian_package)}"

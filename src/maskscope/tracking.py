@@ -114,6 +114,15 @@ class StageTracker:
         self.client = client
         self.run_id = run_id
 
+    def log_step(self, metrics: dict[str, float], step: int) -> None:
+        if self.run_id is None:
+            return
+        try:
+            for key, value in metrics.items():
+                self.client.log_metric(self.run_id, key, float(value), step=step)
+        except Exception as error:
+            _warn("logging step metrics", error)
+
     def record_results(self, metrics: dict[str, Any], outs: dict[str, Path]) -> None:
         if self.run_id is None:
             return

@@ -21,7 +21,7 @@ import numpy as np
 
 from maskscope.audio import SAMPLE_RATE, read_audio_file, resample
 from maskscope.errors import AudioError, ToolMissingError
-from maskscope.tools import require_tool
+from maskscope.tools import debian_package_version, require_tool
 
 MAX_EDGE_SILENCE = 0.15  # seconds of leading/trailing silence kept
 SILENCE_THRESHOLD = 10 ** (-70 / 20)  # |x| below -70 dBFS counts as digital silence at the edges
@@ -229,29 +229,12 @@ def _normalise(audio: np.ndarray, origin: str) -> np.ndarray:
     return (x * gain).astype(np.float32)
 
 
-def _dpkg_version(package: str) -> str:
-    dpkg_query = require_tool("dpkg-query", "dpkg")
-    result = subprocess.run(
-        [dpkg_query, "-W", "-f=${db:Status-Status} ${Version}", package],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    status, _, version = result.stdout.strip().partition(" ")
-    if result.returncode != 0 or status != "installed" or not version:
-        raise ToolMissingError(
-            f"Debian package {package} is not installed; install it with: apt-get install -y {package}"
-        )
-    return version
-
-
 def engine_version(engine: str) -> str:
     """The engine's Debian package and version, e.g. "espeak-ng 1.51+dfsg-10+deb12u2"."""
     if engine not in _ENGINE_PACKAGES:
         raise ValueError(f"unknown engine {engine!r}; known: {ENGINES}")
     package = _ENGINE_PACKAGES[engine][0]
-    return f"{package} {_dpkg_version(package)}"
+    return f"{package} {debian_package_version(package)}"
 
 
 def voice_packages(voice: SyntheticVoice) -> tuple[str, ...]:
@@ -263,4 +246,4 @@ def voice_packages(voice: SyntheticVoice) -> tuple[str, ...]:
 
 def voice_version(voice: SyntheticVoice) -> str:
     """Versions of all packages behind a voice, e.g. "festival 1:2.5.0-9; festvox-kallpc16k 2.4-1"."""
-    return "; ".join(f"{package} {_dpkg_version(package)}" for package in voice_packages(voice))
+    return "; ".join(f"{package} {debian_package_version(package)}" for package in voice_packages(voice))

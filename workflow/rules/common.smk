@@ -1,6 +1,7 @@
 # Shared set-up: import the registry and the package, validate params before any work, and
 # open one MLflow parent run per invocation (child runs of the stages attach to it).
 import os
+import re
 import sys
 
 sys.path.insert(0, workflow.basedir)
@@ -11,7 +12,7 @@ from snakemake.utils import validate
 from maskscope.config import params_slice, validate_params
 from maskscope.errors import ParamsError
 from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
-from pipelines.stages import STAGES
+from pipelines.stages import STAGES, fill
 
 validate(config, "../schemas/params.schema.json")
 try:
@@ -19,7 +20,7 @@ try:
 except ParamsError as error:
     sys.exit(f"error: {error}")
 
-ALL_OUTPUTS = [out.path for stage in STAGES for out in stage.outs.values()]
+ALL_OUTPUTS = [fill(out.path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()]
 OWN_PARENT_RUN = None
 
 

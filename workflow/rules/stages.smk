@@ -1,6 +1,22 @@
 # One rule per registry stage. `params.slice` holds the values of the keys the stage reads, so
 # Snakemake's params rerun-trigger reruns exactly the stages whose keys changed, as DVC does.
+# A sweep (matrix) stage becomes one rule with a wildcard per axis.
 import json
+
+from pipelines.stages import fill
+
+
+def params_slice_of(entry):
+    def slice_json(wildcards):
+        keys = [fill(key, dict(wildcards)) for key in entry.params]
+        return json.dumps(params_slice(PARAMS, keys), sort_keys=True)
+
+    return slice_json
+
+
+def command_of(entry):
+    return lambda wildcards: fill(entry.base_command(), dict(wildcards))
+
 
 for entry in STAGES:
 
@@ -13,8 +29,10 @@ for entry in STAGES:
         output:
             **{name: output_spec(out) for name, out in entry.outs.items()},
         params:
-            slice=json.dumps(params_slice(PARAMS, list(entry.params)), sort_keys=True),
-            command=entry.base_command(),
+            slice=params_slice_of(entry),
+            command=command_of(entry),
+        wildcard_constraints:
+            **{axis: "|".join(map(re.escape, values)) for axis, values in entry.matrix.items()},
         threads: entry.resources.cpus
         resources:
             mem_mb=entry.resources.mem_mb,

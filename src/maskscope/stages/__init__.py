@@ -1,6 +1,6 @@
 """Stage runner: validate params, hand the stage only its declared slice, track the run.
 
-Each module in this package is one DAG stage with `run(params, deps, outs, workers) -> metrics`.
+Each module in this package is one DAG stage with `run(ctx: StageContext) -> metrics`.
 The registry (pipelines/stages.py) decides which params keys, inputs and outputs it gets.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,12 @@ class ParamsView:
         self._stage = stage
         self._prefix = prefix
 
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__getattr__(name)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -42,18 +50,36 @@ class ParamsView:
         return value
 
 
-def parse_pairs(pairs: list[str], option: str) -> dict[str, Path]:
+@dataclass(frozen=True)
+class StageContext:
+    """What the registry hands one stage instance."""
+
+    params: ParamsView  # only the keys the registry declares for the stage
+    deps: dict[str, Path]
+    outs: dict[str, Path]
+    workers: int
+    items: dict[str, str] = field(default_factory=dict)  # sweep values of a matrix instance, e.g. variant
+    log_step: Callable[[dict[str, float], int], None] = lambda metrics, step: None  # per-step metrics to MLflow
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     result = {}
     for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise ParamsError(f"{option} expects NAME=PATH, got '{pair}'")
-        result[name] = Path(path)
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise ParamsError(f"{option} expects NAME=VALUE, got '{pair}'")
+        result[name] = value
     return result
 
 
 def run_stage(
-    name: str, params_file: Path, keys: list[str], deps: dict[str, Path], outs: dict[str, Path], workers: int
+    name: str,
+    params_file: Path,
+    keys: list[str],
+    deps: dict[str, Path],
+    outs: dict[str, Path],
+    workers: int,
+    items: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     params = load_params(params_file)  # the whole file must be valid before any work
     for key in keys:
@@ -68,8 +94,11 @@ def run_stage(
             )
     module = importlib.import_module(f"maskscope.stages.{name}")
     data_slice = params_slice(params, keys)
-    with stage_run(name, data_slice, deps, params.preset) as tracker:
-        metrics = module.run(ParamsView(data_slice, name), deps, outs, workers)
+    items = items or {}
+    run_name = "@".join([name, *items.values()])
+    with stage_run(run_name, data_slice, deps, params.preset) as tracker:
+        context = StageContext(ParamsView(data_slice, name), deps, outs, workers, items, tracker.log_step)
+        metrics = module.run(context)
         if "metrics" in outs:
             atomic_write_text(outs["metrics"], json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         tracker.record_results(metrics, outs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -11,12 +10,14 @@ from tqdm import tqdm
 
 from maskscope.corpus import CORPUS_SCHEMA, real_rows, real_speaker, synthesise, synthetic_jobs
 from maskscope.io import atomic_output_dir, write_parquet, write_shards
+from maskscope.stages import StageContext
 
 log = logging.getLogger(__name__)
 SHARD_SIZE = 256
 
 
-def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+def run(ctx: StageContext) -> dict[str, Any]:
+    params, outs, workers = ctx.params, ctx.outs, ctx.workers
     corpus = params.corpus
     jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
     rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ from maskscope.audio import decode_audio
 from maskscope.io import atomic_output_dir, read_shards, write_parquet
 from maskscope.labels import frame_labels
 from maskscope.splits import SPLITS
+from maskscope.stages import StageContext
 
 LABEL_SCHEMA = pa.schema(
     [
@@ -49,7 +49,8 @@ def _label_one(job: tuple[dict, str, float, float, float]) -> dict[str, np.ndarr
     }
 
 
-def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+def run(ctx: StageContext) -> dict[str, Any]:
+    params, deps, outs, workers = ctx.params, ctx.deps, ctx.outs, ctx.workers
     lp = params.labels
     metrics: dict[str, Any] = {}
     with atomic_output_dir(outs["labels"]) as tmp, get_context("spawn").Pool(workers) as pool:

@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from maskscope.audio import decode_audio, encode_flac
 from maskscope.io import atomic_output_dir, read_shards, write_shards
-from maskscope.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment
+from maskscope.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment, pad_speech
 from maskscope.splits import SPLITS, speaker_splits
+from maskscope.stages import StageContext
 
 MIX_SCHEMA = pa.schema(
     [
@@ -25,6 +26,8 @@ MIX_SCHEMA = pa.schema(
         ("noise_class", pa.string()),
         ("snr_db", pa.float64()),
         ("noise_offset", pa.int64()),
+        ("lead_samples", pa.int64()),  # silence before the speech
+        ("trail_samples", pa.int64()),
         ("num_samples", pa.int64()),
         ("clean", pa.binary()),  # 16 kHz mono 16-bit FLAC
         ("noisy", pa.binary()),
@@ -42,7 +45,8 @@ def load_noises(noises_dir: Path) -> dict[tuple[str, str], Any]:
     }
 
 
-def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+def run(ctx: StageContext) -> dict[str, Any]:
+    params, deps, outs = ctx.params, ctx.deps, ctx.outs
     splits = speaker_splits(deps["corpus"], params.seed, params.splits.valid_fraction, params.splits.test_fraction)
     noises = load_noises(deps["noises"])
     classes = list(params.noises.classes)
@@ -57,9 +61,12 @@ def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int)
         lengths = {c: noises[(split, c)].size for c in classes}
         for index in range(params.mix.mixtures_per_utterance):
             mix_id = mixture_id(utterance["utt_id"], index)
-            draw = draw_mixture(params.seed, mix_id, classes, params.mix.snrs_db, clean.size, lengths)
-            noise = noise_segment(noises[(split, draw.noise_class)], draw.noise_offset, clean.size)
-            clean_out, noisy = mix_at_snr(clean, noise, draw.snr_db, params.mix.active_threshold_db)
+            draw = draw_mixture(
+                params.seed, mix_id, classes, params.mix.snrs_db, clean.size, lengths, tuple(params.mix.pad_seconds)
+            )
+            speech = pad_speech(clean, draw)
+            noise = noise_segment(noises[(split, draw.noise_class)], draw.noise_offset, speech.size)
+            clean_out, noisy = mix_at_snr(speech, noise, draw.snr_db, params.mix.active_threshold_db)
             rows[split].append(
                 {
                     "utt_id": mix_id,
@@ -70,7 +77,9 @@ def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int)
                     "noise_class": draw.noise_class,
                     "snr_db": draw.snr_db,
                     "noise_offset": draw.noise_offset,
-                    "num_samples": int(clean.size),
+                    "lead_samples": draw.lead_samples,
+                    "trail_samples": draw.trail_samples,
+                    "num_samples": int(speech.size),
                     "clean": encode_flac(clean_out),
                     "noisy": encode_flac(noisy),
                 }

@@ -18,6 +18,7 @@ from maskscope.io import atomic_output_dir, read_shards, write_parquet
 from maskscope.noises import synthesize_noise
 from maskscope.seeding import item_rng
 from maskscope.splits import SPLITS, speaker_splits
+from maskscope.stages import StageContext
 
 PEAK_LIMIT = 0.99
 UTTERANCES_PER_TALKER = 12
@@ -43,7 +44,8 @@ def babble_sources(corpus_dir: Path, splits: dict[str, str]) -> list[np.ndarray]
     return [np.concatenate(talkers[speaker]) for speaker in sorted(talkers)]
 
 
-def run(params: Any, deps: dict[str, Path], outs: dict[str, Path], workers: int) -> dict[str, Any]:
+def run(ctx: StageContext) -> dict[str, Any]:
+    params, deps, outs = ctx.params, ctx.deps, ctx.outs
     splits = speaker_splits(deps["corpus"], params.seed, params.splits.valid_fraction, params.splits.test_fraction)
     classes = list(params.noises.classes)
     sources = babble_sources(deps["corpus"], splits) if "babble" in classes else None
