@@ -19,25 +19,21 @@ SHARD_SIZE = 256
 def run(ctx: StageContext) -> dict[str, Any]:
     params, outs, workers = ctx.params, ctx.outs, ctx.workers
     corpus = params.corpus
-    jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
-    rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
-    for speaker_id in corpus.real_speakers:
-        speaker = real_speaker(speaker_id)
-        rows.extend(
-            tqdm(
-                real_rows(
-                    speaker,
-                    params.seed,
-                    corpus.real_seconds_per_speaker,
-                    corpus.min_utterance_seconds,
-                    corpus.max_utterance_seconds,
-                ),
-                desc=f"corpus: {speaker_id}",
-                unit="utt",
-                disable=None,
-            )
-        )
+    # The output directory is claimed before the long synthesis, so a kill at any point leaves only
+    # a hidden temporary that the next run removes.
     with atomic_output_dir(outs["corpus"]) as tmp:
+        jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
+        rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
+        for speaker_id in corpus.real_speakers:
+            speaker = real_speaker(speaker_id)
+            prompts = real_rows(
+                speaker,
+                params.seed,
+                corpus.real_seconds_per_speaker,
+                corpus.min_utterance_seconds,
+                corpus.max_utterance_seconds,
+            )
+            rows.extend(tqdm(prompts, desc=f"corpus: {speaker_id}", unit="utt", disable=None))
         write_shards(rows, CORPUS_SCHEMA, tmp, SHARD_SIZE, "audio")
         manifest = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA).drop_columns(["audio"])
         write_parquet(manifest, tmp / "manifest.parquet")
