@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PRESET ?= default
 TOOL ?= dvc
-APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
+APT_PACKAGES := build-essential espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -46,3 +46,4 @@ ui: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_streaming.py

@@ -36,7 +36,7 @@ def dvc_stage(entry: Stage) -> dict[str, Any]:
     spec["params"] = list(entry.params)
     outs = [out.path for out in entry.outs.values() if out.kind in ("dir", "file")]
     metrics = [{out.path: {"cache": False}} for out in entry.outs.values() if out.kind == "metrics"]
-    plots = [{out.path: {"cache": False}} for out in entry.outs.values() if out.kind == "plots"]
+    plots = [{out.path: {"cache": False, **dict(out.plot)}} for out in entry.outs.values() if out.kind == "plots"]
     if outs:
         spec["outs"] = outs
     if metrics:

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from maskscope.config import VARIANT_NAMES
+
 PARAMS_FILE = "params.yaml"
 PACKAGE = "src/maskscope"
 
@@ -23,6 +25,7 @@ PACKAGE = "src/maskscope"
 class Out:
     path: str
     kind: Literal["dir", "file", "metrics", "plots"] = "dir"
+    plot: tuple[tuple[str, str], ...] = ()  # DVC plot properties, e.g. (("x", "epoch"),)
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,13 @@ class Stage:
         """Everything whose content decides the outputs: data first, then code."""
         return [*self.deps.values(), *self.code_paths]
 
-    def base_command(self) -> str:
-        """The shell command without `--workers` (Snakemake appends its `{threads}`)."""
+    def command(self) -> str:
+        """The shell command both tools run ("{axis}" placeholders for a sweep)."""
         parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE, "--keys", ",".join(self.params)]
         parts += [f"--dep {name}={path}" for name, path in self.deps.items()]
         parts += [f"--out {name}={out.path}" for name, out in self.outs.items()]
         parts += [f"--item {axis}={{{axis}}}" for axis in self.matrix]
+        parts += ["--workers", str(self.resources.cpus)]
         return " ".join(parts)
 
     def instances(self) -> list[dict[str, str]]:
@@ -69,9 +73,6 @@ class Stage:
         """DVC's name for one instance: `train@dense`."""
         return "@".join([self.name, *item.values()])
 
-    def command(self) -> str:
-        return f"{self.base_command()} --workers {self.resources.cpus}"
-
 
 COMMON_CODE = ("audio.py", "io.py")
 
@@ -82,7 +83,17 @@ STAGES: tuple[Stage, ...] = (
         deps={},
         outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
         params=("seed", "corpus"),
-        code=("stages/corpus.py", "corpus.py", "tts.py", "grammar.py", "real_speech.py", *COMMON_CODE),
+        code=(
+            "stages/corpus.py",
+            "corpus.py",
+            "tts.py",
+            "grammar.py",
+            "real_speech.py",
+            "tools.py",
+            "framing.py",
+            "seeding.py",
+            *COMMON_CODE,
+        ),
         resources=Resources(cpus=2, mem_mb=4000),
     ),
     Stage(
@@ -91,7 +102,7 @@ STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus"},
         outs={"noises": Out("data/noises")},
         params=("seed", "splits", "noises"),
-        code=("stages/noises.py", "noises.py", "splits.py", *COMMON_CODE),
+        code=("stages/noises.py", "noises.py", "splits.py", "seeding.py", *COMMON_CODE),
         resources=Resources(cpus=1, mem_mb=4000),
     ),
     Stage(
@@ -100,7 +111,7 @@ STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus", "noises": "data/noises"},
         outs={"mix": Out("data/mix"), "metrics": Out("metrics/mix.json", "metrics")},
         params=("seed", "splits", "noises.classes", "mix"),
-        code=("stages/mix.py", "mixing.py", "splits.py", "framing.py", *COMMON_CODE),
+        code=("stages/mix.py", "mixing.py", "splits.py", "framing.py", "seeding.py", *COMMON_CODE),
         resources=Resources(cpus=1, mem_mb=6000),
     ),
     Stage(
@@ -109,10 +120,51 @@ STAGES: tuple[Stage, ...] = (
         deps={"mix": "data/mix"},
         outs={"labels": Out("data/labels"), "metrics": Out("metrics/labels.json", "metrics")},
         params=("labels",),
-        code=("stages/labels.py", "labels.py", "framing.py", *COMMON_CODE),
+        code=("stages/labels.py", "labels.py", "framing.py", "splits.py", "seeding.py", *COMMON_CODE),
         resources=Resources(cpus=2, mem_mb=4000),
     ),
 )
+
+
+MODEL_CODE = (
+    "training.py",
+    "models/__init__.py",
+    "models/conv_fsenet.py",
+    "framing.py",
+    "seeding.py",
+    *COMMON_CODE,
+)
+
+TRAIN = Stage(
+    name="train",
+    description="train one Conv-FSENet variant (dense, DynCP at a target usage, or static pruning), resumably",
+    deps={"mix": "data/mix"},
+    outs={
+        "model": Out("models/{variant}"),
+        "metrics": Out("metrics/train/{variant}.json", "metrics"),
+        "plots": Out(
+            "plots/train/{variant}.csv",
+            "plots",
+            plot=(("x", "epoch"), ("y", "valid_loss"), ("title", "validation loss")),
+        ),
+    },
+    params=("seed", "model", "train", "variants.{variant}"),
+    code=("stages/train.py", *MODEL_CODE),
+    resources=Resources(cpus=2, mem_mb=6000),
+    matrix={"variant": VARIANT_NAMES},
+)
+
+EVALUATE = Stage(
+    name="evaluate",
+    description="noisy input and every variant on the test split: PESQ, STOI, SI-SDR, composite, MACs, gate usage",
+    deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in VARIANT_NAMES}},
+    outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
+    params=("model", "evaluate", "variants"),
+    code=("stages/evaluate.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
+    resources=Resources(cpus=2, mem_mb=6000),
+)
+
+STAGES = (*STAGES, TRAIN, EVALUATE)
 
 
 def stage(name: str) -> Stage:
@@ -123,5 +175,5 @@ def stage(name: str) -> Stage:
 
 
 def fill(template: str, item: dict[str, str]) -> str:
-    """Put one instance's axis values into a "{axis}" template."""
-    return re.sub(r"\{(\w+)\}", lambda match: item.get(match.group(1), match.group(0)), template)
+    """Put one instance's axis values into a "{axis}" template (Snakemake may add ",constraint")."""
+    return re.sub(r"\{(\w+)(?:,[^{}]*)?\}", lambda match: item.get(match.group(1), match.group(0)), template)

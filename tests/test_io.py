@@ -3,6 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+from maskscope.errors import MissingInputError
 from maskscope.io import atomic_output_dir, atomic_write_text, read_shards, write_shards
 
 
@@ -50,5 +51,5 @@ def test_shards_split_and_concatenate_in_order(tmp_path):
 
 
 def test_missing_shards_say_which_stage_to_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the stage"):
+    with pytest.raises(MissingInputError, match="run the stage"):
         read_shards(tmp_path, "test")

@@ -17,13 +17,14 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
+from maskscope.config import VARIANT_NAMES
 from maskscope.framing import frame_count
 from maskscope.io import read_shards
 from maskscope.tracking import dvc_md5
 
 pytestmark = pytest.mark.e2e
 
-OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels"]
+OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels", "data/evaluate", "metrics/evaluate.json"]
 SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default"]
 
 
@@ -116,10 +117,47 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     parents = client.search_runs([experiment], "tags.`maskscope.invocation` = 'dvc'")
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
-    assert {run.data.tags["maskscope.stage"] for run in children} == {"corpus", "noises", "mix", "labels"}
+    trained = {f"train@{variant}" for variant in VARIANT_NAMES}
+    assert {run.data.tags["maskscope.stage"] for run in children} == {
+        "corpus",
+        "noises",
+        "mix",
+        "labels",
+        "evaluate",
+        *trained,
+    }
     labels_run = next(run for run in children if run.data.tags["maskscope.stage"] == "labels")
     assert labels_run.data.tags["input.mix.md5"] == dvc_md5(smoke_repo / "data/mix")
     assert labels_run.data.tags["git.commit"] != "unknown"
+
+
+def test_every_variant_is_trained_and_evaluated(smoke_repo):
+    evaluation = json.loads((smoke_repo / "metrics/evaluate.json").read_text())
+    assert set(evaluation) == {"noisy", *VARIANT_NAMES}
+    for variant in VARIANT_NAMES:
+        entry = evaluation[variant]
+        for key in ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "macs_per_frame", "mac_saving"):
+            assert np.isfinite(entry[key]), (variant, key)
+        assert (smoke_repo / f"models/{variant}/model.pt").is_file()
+        history = (smoke_repo / f"plots/train/{variant}.csv").read_text().splitlines()
+        assert history[0].startswith("epoch,") and len(history) == 1 + 2  # smoke: 2 epochs
+    assert evaluation["dense"]["mac_saving"] == 0.0
+    assert evaluation["static-25"]["macs_per_frame"] < evaluation["dense"]["macs_per_frame"]
+    for variant in ("dyncp-25", "dyncp-50", "dyncp-75"):
+        usage = evaluation[variant]["gate_usage_per_block"]
+        assert len(usage) == 3 and all(0.0 <= u <= 1.0 for u in usage)
+
+
+def test_enhance_uses_the_trained_default_model(smoke_repo, tmp_path):
+    import soundfile as sf
+
+    row = read_shards(smoke_repo / "data/mix", "test", ["utt_id", "noisy", "num_samples"]).to_pylist()[0]
+    source = tmp_path / f"{row['utt_id']}.flac"
+    source.write_bytes(row["noisy"])
+    result = run(["maskscope", "enhance", str(source), "--out", str(tmp_path / "out")], smoke_repo)
+    enhanced, rate = sf.read(tmp_path / "out" / f"{row['utt_id']}.wav")
+    assert rate == 16000 and enhanced.size == row["num_samples"]
+    assert "wrote" in result.stdout
 
 
 def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_repo):
@@ -134,10 +172,14 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     assert snakemake_planned_rules(repo) == {"labels"}
     assert dvc_changed_stages(repo) == {"labels"}
 
+    set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.4})
+    assert dvc_changed_stages(repo) == {"labels", "train@dyncp-50", "evaluate"}
+    set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.5})
+
     set_param(repo, "mix", "snrs_db", [0.0, 5.0])
-    assert snakemake_planned_rules(repo) == {"mix", "labels"}
-    assert dvc_changed_stages(repo) == {"mix", "labels"}
-    log = run(["dvc", "repro"], repo).stdout
+    assert snakemake_planned_rules(repo) == {"mix", "labels", "train", "evaluate"}
+    assert dvc_changed_stages(repo) == {"mix", "labels"}  # DVC lists the stages whose own deps changed
+    log = run(["dvc", "repro", "labels"], repo).stdout
     assert "Running stage 'mix'" in log and "Running stage 'labels'" in log
     assert "Running stage 'corpus'" not in log and "Running stage 'noises'" not in log
     assert dvc_md5(repo / "data/corpus") == before["data/corpus"]

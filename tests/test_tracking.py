@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from maskscope.errors import MissingInputError
 from maskscope.tracking import (
     PARENT_RUN_ENV,
     dvc_md5,
@@ -98,7 +99,7 @@ def test_stage_runner_tracks_via_cli(tmp_path, monkeypatch):
     write_params(Params(), tmp_path / "params.yaml")
     mix = tmp_path / "mix"
     mix.mkdir()
-    with pytest.raises(FileNotFoundError):  # the stage starts, finds no shards, fails: its run is FAILED
+    with pytest.raises(MissingInputError):  # the stage starts, finds no shards, fails: its run is FAILED
         run_stage("labels", Path("params.yaml"), ["labels"], {"mix": mix}, {"labels": tmp_path / "labels"}, 1)
     client = MlflowClient(tracking_uri())
     run = client.search_runs([client.get_experiment_by_name("maskscope").experiment_id])[0]

@@ -98,6 +98,14 @@ def repro(
         "dvc": ["dvc", "repro"],
         "snakemake": ["snakemake", "--profile", "workflow/profiles/default"],
     }
+    # After a run of the whole DAG, let the other tool see the same state:
+    # - DVC skips a stage whose inputs were rebuilt with identical bytes, leaving its outputs older
+    #   than their inputs; Snakemake judges by mtime, so its timestamps are brought in line.
+    # - Snakemake does not write dvc.lock; `dvc commit` records what it made.
+    sync_commands = {
+        "dvc": ["snakemake", "--touch", "--cores", "1", "--quiet"],
+        "snakemake": ["dvc", "commit", "--force", "--quiet"],
+    }
     if tool not in commands:
         raise MaskscopeError(f"--tool must be one of {', '.join(commands)}, got '{tool}'")
     run_id = start_parent_run(tool, params.preset)
@@ -105,14 +113,29 @@ def repro(
     if run_id:
         env[PARENT_RUN_ENV] = run_id
     completed = subprocess.run([*commands[tool], *context.args], env=env, check=False)
-    if tool == "dvc" and completed.returncode == 0:
-        # DVC skips a stage whose inputs reran with identical content, leaving its outputs older than
-        # their inputs; Snakemake judges by mtime and would rerun them. After a successful DVC run
-        # every output is current, so bring the timestamps in line.
-        touch = ["snakemake", "--touch", "--cores", "1", "--quiet"]
-        completed = subprocess.run(touch, env=env, check=False, stdout=subprocess.DEVNULL)
+    whole_dag = not [arg for arg in context.args if not arg.startswith("-")]
+    if completed.returncode == 0 and whole_dag:
+        completed = subprocess.run(sync_commands[tool], env=env, check=False, stdout=subprocess.DEVNULL)
     end_parent_run(run_id, completed.returncode == 0)
     raise typer.Exit(completed.returncode)
+
+
+@app.command()
+def enhance(
+    inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files, any rate, mono or stereo")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the enhanced 16 kHz WAVs")],
+    model: Annotated[str, typer.Option(help="variant name (e.g. dense, dyncp-50) or a model.pt path")] = "dyncp-25",
+) -> None:
+    """Enhance audio files with the streaming sparse inference path."""
+    from maskscope.enhance import enhance_files, resolve_model
+
+    report = enhance_files(inputs, out, resolve_model(model))
+    for path in report.written:
+        typer.echo(f"wrote {path}")
+    for path, why in report.failed:
+        typer.echo(f"skipped {path}: {why}", err=True)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

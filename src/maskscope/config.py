@@ -86,6 +86,57 @@ class LabelParams(Section):
     f0_ceil_hz: float = Field(500.0, gt=0, description="WORLD harvest upper F0 bound")
 
 
+class ModelParams(Section):
+    bottleneck: int = Field(128, ge=1, description="Conv-FSENet bottleneck channels B")
+    hidden: int = Field(256, ge=1, description="channels H inside each block (the gated ones)")
+    stacks: int = Field(3, ge=1, description="stacks of blocks")
+    blocks_per_stack: int = Field(3, ge=1, description="blocks per stack, dilations 1, 2, 4, ...")
+    kernel: int = Field(3, ge=1, description="depthwise kernel size")
+    causal: bool = Field(True, description="left padding only: no look-ahead")
+    gate_rank: int = Field(16, ge=1, description="rank of the gate predictor B -> rank -> H")
+
+
+class TrainParams(Section):
+    epochs: int = Field(
+        26, ge=1, description="passes over the training split (one random crop of every utterance each)"
+    )
+    batch_size: int = Field(16, ge=1, description="crops per optimiser step")
+    segment_seconds: float = Field(2.0, gt=0, description="length of the random training crops")
+    learning_rate: float = Field(1.5e-3, gt=0, description="Adam learning rate at the start; cosine decay to 1/10")
+    gate_estimator: Literal["ste", "gumbel"] = Field(
+        "ste", description="surrogate gradient of the binary gates: straight-through sigmoid or Gumbel-sigmoid"
+    )
+    ste_slope: float = Field(1.0, gt=0, description="slope of the sigmoid whose derivative the STE uses")
+    gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-sigmoid temperature")
+    dcp_weight: float = Field(1.0, ge=0, description="weight λ of L_DCP, the pull of gate usage to the target")
+    valid_utterances: int = Field(64, ge=1, description="validation utterances scored after each epoch")
+
+
+class VariantParams(Section):
+    kind: Literal["dense", "dyncp", "static"] = Field(description="no gates, DynCP gates, or a fixed smaller H")
+    target_usage: float | None = Field(
+        None, gt=0, le=1, description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H"
+    )
+
+
+# Names carry no dots: DVC reads `variants.<name>` as a dotted path of keys.
+DEFAULT_VARIANTS = {
+    "dense": VariantParams(kind="dense"),
+    "dyncp-25": VariantParams(kind="dyncp", target_usage=0.25),
+    "dyncp-50": VariantParams(kind="dyncp", target_usage=0.5),
+    "dyncp-75": VariantParams(kind="dyncp", target_usage=0.75),
+    "static-25": VariantParams(kind="static", target_usage=0.25),
+}
+
+
+VARIANT_NAMES = tuple(DEFAULT_VARIANTS)
+
+
+class EvaluateParams(Section):
+    test_utterances: int = Field(0, ge=0, description="test mixtures scored (0: all)")
+    composite: bool = Field(True, description="also compute CSIG/CBAK/COVL")
+
+
 class Params(Section):
     preset: str = Field("default", description="the preset these params came from (informational)")
     seed: int = Field(1234, ge=0, description="base seed; every item's RNG derives from (seed, item id)")
@@ -94,6 +145,12 @@ class Params(Section):
     noises: NoiseParams = NoiseParams()
     mix: MixParams = MixParams()
     labels: LabelParams = LabelParams()
+    model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    variants: dict[str, VariantParams] = Field(
+        DEFAULT_VARIANTS, description="the models trained and compared (names are fixed by the pipeline)"
+    )
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 def _format_errors(error: ValidationError, source: str) -> str:
@@ -127,6 +184,14 @@ def validate_params(data: Any, source: str = "params") -> Params:
             f"{source}: key 'labels.f0_floor_hz': value {params.labels.f0_floor_hz} must be below "
             f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
         )
+    if list(params.variants) != list(VARIANT_NAMES):
+        raise ParamsError(
+            f"{source}: key 'variants' must define exactly {', '.join(VARIANT_NAMES)} in this order (the pipeline "
+            f"trains these; change their settings, not their names), got {', '.join(params.variants)}"
+        )
+    for name, variant in params.variants.items():
+        if variant.kind != "dense" and variant.target_usage is None:
+            raise ParamsError(f"{source}: key 'variants.{name}.target_usage' is required for kind '{variant.kind}'")
     low, high = params.mix.pad_seconds
     if not 0 <= low <= high:
         raise ParamsError(
@@ -207,7 +272,11 @@ def render_params(params: Params) -> str:
     out = [HEADER, "\n"]
     for name, field in Params.model_fields.items():
         value = getattr(params, name)
-        if isinstance(value, BaseModel):
+        if isinstance(value, dict):
+            out.append(f"\n# {field.description}\n{name}:\n")
+            for key, item in value.items():
+                out.append(f"  {key}: {json.dumps(item.model_dump(mode='json'), ensure_ascii=False)}\n")
+        elif isinstance(value, BaseModel):
             out.append(f"\n{name}:\n")
             for sub_name, sub_field in type(value).model_fields.items():
                 if sub_field.description:

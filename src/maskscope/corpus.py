@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from maskscope.audio import SAMPLE_RATE, encode_flac, quantize_pcm16
+from maskscope.errors import ParamsError
 from maskscope.framing import active_speech_power
 from maskscope.grammar import make_sentences
 from maskscope.real_speech import (
@@ -101,7 +102,10 @@ def utterance_row(
 def synthetic_jobs(seed: int, speakers: int, sentences_per_speaker: int) -> list[SyntheticJob]:
     catalogue = voice_catalogue()
     if speakers > len(catalogue):
-        raise ValueError(f"corpus.synthetic_speakers = {speakers}, but the voice catalogue has {len(catalogue)} voices")
+        raise ParamsError(
+            f"key 'corpus.synthetic_speakers': value {speakers} is not allowed: the voice catalogue has "
+            f"{len(catalogue)} voices"
+        )
     jobs = []
     for voice in catalogue[:speakers]:
         source = voice_version(voice)

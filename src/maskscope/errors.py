@@ -13,5 +13,9 @@ class AudioError(MaskscopeError):
     """Audio that cannot be used: corrupt, empty, wrong rate or not mono."""
 
 
+class MissingInputError(MaskscopeError):
+    """An input a stage needs does not exist yet."""
+
+
 class ToolMissingError(MaskscopeError):
     """A Debian tool the stage needs is not installed."""

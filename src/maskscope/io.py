@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from maskscope.errors import MissingInputError
+
 TMP_MARK = ".tmp-"
 
 
@@ -65,6 +67,7 @@ def atomic_output_file(path: Path | str) -> Iterator[Path]:
     """Yield a temporary file path that is renamed to `path` when the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, name = tempfile.mkstemp(prefix=_tmp_sibling_prefix(path), dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -103,5 +106,5 @@ def read_shards(directory: Path | str, stem: str = "*", columns: list[str] | Non
     """Concatenate a directory's Parquet shards in name order."""
     paths = sorted(Path(directory).glob(f"{stem}-*.parquet"))
     if not paths:
-        raise FileNotFoundError(f"{directory}: no Parquet shards named {stem}-*.parquet; run the stage that makes it")
+        raise MissingInputError(f"{directory}: no Parquet shards named {stem}-*.parquet; run the stage that makes it")
     return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths])

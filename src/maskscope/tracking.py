@@ -43,7 +43,8 @@ def git_state(cwd: Path | None = None) -> dict[str, str]:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # Untracked files count: new code that is not committed yet makes the run dirty too.
+        dirty = bool(git("status", "--porcelain"))
     except (subprocess.CalledProcessError, FileNotFoundError):
         return {"git.commit": "unknown", "git.dirty": "unknown"}
     return {"git.commit": commit, "git.dirty": str(dirty).lower()}

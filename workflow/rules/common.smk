@@ -29,6 +29,7 @@ def output_spec(out):
 
 
 onstart:
+    global OWN_PARENT_RUN
     if PARENT_RUN_ENV not in os.environ:
         OWN_PARENT_RUN = start_parent_run("snakemake", PARAMS.preset)
         if OWN_PARENT_RUN:

@@ -15,7 +15,7 @@ def params_slice_of(entry):
 
 
 def command_of(entry):
-    return lambda wildcards: fill(entry.base_command(), dict(wildcards))
+    return lambda wildcards: fill(entry.command(), dict(wildcards))
 
 
 for entry in STAGES:
@@ -37,6 +37,8 @@ for entry in STAGES:
         resources:
             mem_mb=entry.resources.mem_mb,
         # The shell directive is evaluated when the job runs, after the loop has moved on: it must
-        # not refer to `entry`, so the command travels in params.
+        # not refer to `entry`, so the command travels in params. It is DVC's command, with the
+        # registry's worker count: torch's reductions depend on the thread count, and both tools
+        # must write the same bytes.
         shell:
-            "{params.command} --workers {threads}"
+            "{params.command}"

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from maskscope.audio import decode_audio, encode_flac
+from maskscope.errors import MissingInputError
 from maskscope.io import atomic_output_dir, read_shards, write_shards
 from maskscope.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment, pad_speech
 from maskscope.splits import SPLITS, speaker_splits
@@ -52,7 +53,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     classes = list(params.noises.classes)
     missing = [c for c in classes if ("train", c) not in noises]
     if missing:
-        raise ValueError(f"{deps['noises']}: has no recording for noise classes {missing}; rerun the noises stage")
+        raise MissingInputError(
+            f"{deps['noises']}: has no recording for noise classes {missing}; rerun the noises stage"
+        )
     corpus = read_shards(deps["corpus"], "audio")
     rows: dict[str, list[dict]] = {split: [] for split in SPLITS}
     for utterance in tqdm(corpus.to_pylist(), desc="mix", unit="utt", disable=None):

@@ -1,0 +1,1 @@
+"""Speech-enhancement networks."""

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from conftest import harmonic_speechlike
+
+from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
+from maskscope.training import TrainSettings, Utterance, compressed, crop_batches, se_loss, train
+
+TINY = ConvFSENetConfig(bottleneck=8, hidden=16, stacks=1, blocks_per_stack=2, gate_rank=4, gated=True)
+
+
+def tiny_set(count: int, seed: int) -> list[Utterance]:
+    rng = np.random.default_rng(seed)
+    utterances = []
+    for index in range(count):
+        clean = harmonic_speechlike(0.6, f0=100 + 10 * index, seed=seed + index)
+        noisy = (clean + 0.05 * rng.standard_normal(clean.size)).astype(np.float32)
+        utterances.append(Utterance(f"u{index}", clean, noisy, float(np.sqrt(np.mean(clean**2)))))
+    return utterances
+
+
+def settings(epochs: int) -> TrainSettings:
+    return TrainSettings(
+        epochs=epochs,
+        batch_size=4,
+        segment_seconds=0.5,
+        learning_rate=3e-3,
+        dcp_weight=1.0,
+        target_usage=0.25,
+        seed=7,
+        valid_utterances=2,
+    )
+
+
+def fresh_model(config: ConvFSENetConfig = TINY) -> ConvFSENet:
+    torch.manual_seed(0)
+    return ConvFSENet(config)
+
+
+def test_loss_is_zero_for_a_perfect_estimate_and_scale_invariant():
+    clean = torch.randn(2, 257, 10, dtype=torch.complex64)
+    level = torch.tensor([0.1, 1.0])
+    assert float(se_loss(clean, clean, level)) == pytest.approx(0.0, abs=1e-10)
+    noisy = clean + 0.1 * torch.randn_like(clean)
+    loss = se_loss(noisy, clean, level)
+    assert float(se_loss(3 * noisy, 3 * clean, 3 * level)) == pytest.approx(float(loss), rel=1e-4)
+
+
+def test_compressed_spectrum_keeps_the_phase():
+    spectrum = torch.tensor([[3 + 4j, -1e-3j]], dtype=torch.complex64)
+    magnitude, complex_part = compressed(spectrum)
+    assert torch.allclose(magnitude, torch.tensor([[5**0.3, 1e-3**0.3]]), rtol=1e-3)
+    assert torch.allclose(torch.angle(complex_part), torch.angle(spectrum), atol=1e-5)
+
+
+def test_crops_cover_each_utterance_once_with_the_segment_length():
+    utterances = tiny_set(9, 0)
+    batches = list(crop_batches(utterances, 4000, 4, np.random.default_rng(1)))
+    assert len(batches) == 2 and all(clean.shape == (4, 4000) for clean, _, _ in batches)
+    again = list(crop_batches(utterances, 4000, 4, np.random.default_rng(1)))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
+
+
+def test_training_reduces_the_loss_and_pulls_usage_towards_the_target(tmp_path):
+    model = fresh_model()
+    state = train(model, tiny_set(8, 0), tiny_set(2, 100), settings(6), tmp_path / "ckpt.pt")
+    first, last = state.history[0], state.history[-1]
+    assert last.train_loss < first.train_loss
+    assert abs(last.gate_usage - 0.25) < abs(first.gate_usage - 0.25)
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    train_set, valid_set = tiny_set(8, 0), tiny_set(2, 100)
+    straight = fresh_model()
+    train(straight, train_set, valid_set, settings(3), tmp_path / "straight.pt")
+
+    interrupted = fresh_model()
+    train(interrupted, train_set, valid_set, settings(3), tmp_path / "resumed.pt", stop_after_epoch=1)
+    resumed = fresh_model()  # a new process: fresh weights, then the checkpoint
+    state = train(resumed, train_set, valid_set, settings(3), tmp_path / "resumed.pt")
+
+    assert [record.epoch for record in state.history] == [1, 2, 3]
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_gumbel_training_runs(tmp_path):
+    config = ConvFSENetConfig(**{**TINY.__dict__, "gate_estimator": "gumbel"})
+    state = train(fresh_model(config), tiny_set(4, 0), tiny_set(1, 100), settings(1), tmp_path / "g.pt")
+    assert state.history[0].gate_usage is not None
+
+
+def test_learning_rate_decays_from_base_to_a_tenth():
+    from maskscope.training import learning_rate_at
+
+    run = settings(5)
+    rates = [learning_rate_at(epoch, run) for epoch in range(1, 6)]
+    assert rates[0] == pytest.approx(run.learning_rate) and rates[-1] == pytest.approx(run.learning_rate / 10)
+    assert all(a > b for a, b in itertools.pairwise(rates))
