@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import harmonic_speechlike
 
-from maskscope.framing import HOP, frame_count
-from maskscope.labels import energy_vad, frame_labels, frame_snr_db, world_f0
+from maskscope.framing import HOP, active_frames, frame_count
+from maskscope.labels import frame_labels, frame_snr_db, world_f0
 
 
 @pytest.mark.parametrize("f0", [110.0, 220.0])
@@ -29,7 +29,7 @@ def test_f0_is_aligned_frame_by_frame():
 
 def test_energy_vad_marks_speech_not_silence():
     speech = np.concatenate([np.zeros(16000), harmonic_speechlike(1.0), np.zeros(16000)])
-    vad = energy_vad(speech, -35.0)
+    vad = active_frames(speech, -35.0)
     assert vad.size == frame_count(speech.size)
     assert not vad[:55].any() and not vad[-55:].any() and vad[70:110].mean() > 0.6
 

@@ -52,16 +52,20 @@ def energy_db(energy: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.asarray(energy, dtype=np.float64) + 1e-12)
 
 
+def _active_mask(energy: np.ndarray, threshold_db: float) -> np.ndarray:
+    levels = energy_db(energy)
+    return levels > levels.max() + threshold_db
+
+
 def active_frames(audio: np.ndarray, threshold_db: float) -> np.ndarray:
     """Frames whose energy lies within `threshold_db` (< 0) of the loudest frame."""
-    levels = energy_db(frame_energy(audio))
-    return levels > levels.max() + threshold_db
+    return _active_mask(frame_energy(audio), threshold_db)
 
 
 def active_speech_power(audio: np.ndarray, threshold_db: float) -> float:
     """Mean power per sample over active frames: the level SNRs are measured against."""
     energy = frame_energy(audio)
-    active = energy_db(energy) > energy_db(energy).max() + threshold_db
+    active = _active_mask(energy, threshold_db)
     window_power = float(np.sum(hann_window().astype(np.float64) ** 2))
     return float(energy[active].mean() / window_power)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskscope.audio import SAMPLE_RATE
-from maskscope.framing import FRAME_PERIOD_MS, HOP, energy_db, frame_count, frame_energy
+from maskscope.framing import FRAME_PERIOD_MS, HOP, active_frames, energy_db, frame_count, frame_energy
 
 SNR_CLIP_DB = 60.0
 F0_MARGIN_FRAMES = 4
@@ -50,11 +50,6 @@ def world_f0(clean: np.ndarray, floor_hz: float, ceil_hz: float) -> np.ndarray:
     return f0
 
 
-def energy_vad(clean: np.ndarray, threshold_db: float) -> np.ndarray:
-    levels = energy_db(frame_energy(clean))
-    return levels > levels.max() + threshold_db
-
-
 def frame_snr_db(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
     noise = np.asarray(noisy, dtype=np.float64) - np.asarray(clean, dtype=np.float64)
     snr = energy_db(frame_energy(clean)) - energy_db(frame_energy(noise))
@@ -66,5 +61,5 @@ def frame_labels(
 ) -> FrameLabels:
     f0 = world_f0(clean, f0_floor_hz, f0_ceil_hz)
     return FrameLabels(
-        f0_hz=f0, voiced=f0 > 0, vad=energy_vad(clean, vad_threshold_db), snr_db=frame_snr_db(clean, noisy)
+        f0_hz=f0, voiced=f0 > 0, vad=active_frames(clean, vad_threshold_db), snr_db=frame_snr_db(clean, noisy)
     )
