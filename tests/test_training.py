@@ -32,7 +32,6 @@ def settings(epochs: int) -> TrainSettings:
         dcp_weight=1.0,
         target_usage=0.25,
         seed=7,
-        valid_utterances=2,
     )
 
 

@@ -105,7 +105,6 @@ class TrainSettings:
     dcp_weight: float
     target_usage: float | None  # Φ_trgt for DynCP models, None otherwise
     seed: int
-    valid_utterances: int
 
 
 @dataclass

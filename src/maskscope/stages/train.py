@@ -111,10 +111,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
         dcp_weight=train_params.dcp_weight,
         target_usage=variant.target_usage if variant.kind == "dyncp" else None,
         seed=params.seed,
-        valid_utterances=train_params.valid_utterances,
     )
     train_set = load_split(deps["mix"], "train")
-    valid_set = load_split(deps["mix"], "valid", limit=settings.valid_utterances)
+    valid_set = load_split(deps["mix"], "valid", limit=train_params.valid_utterances)
     variant_dict = {"kind": variant.kind, "target_usage": variant.target_usage}
     slice_key = {
         "seed": params.seed,
