@@ -34,7 +34,11 @@ def dvc_stage(entry: Stage) -> dict[str, Any]:
     spec["cmd"] = entry.command()
     spec["deps"] = entry.dep_paths
     spec["params"] = list(entry.params)
-    outs = [out.path for out in entry.outs.values() if out.kind in ("dir", "file")]
+    outs = [
+        {out.path: {"persist": True}} if out.persist else out.path
+        for out in entry.outs.values()
+        if out.kind in ("dir", "file")
+    ]
     metrics = [{out.path: {"cache": False}} for out in entry.outs.values() if out.kind == "metrics"]
     plots = [{out.path: {"cache": False, **dict(out.plot)}} for out in entry.outs.values() if out.kind == "plots"]
     if outs:

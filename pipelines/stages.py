@@ -26,6 +26,7 @@ class Out:
     path: str
     kind: Literal["dir", "file", "metrics", "plots"] = "dir"
     plot: tuple[tuple[str, str], ...] = ()  # DVC plot properties, e.g. (("x", "epoch"),)
+    persist: bool = False  # DVC keeps it before rerunning the stage (downloads that resume)
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,21 @@ class Stage:
 
 COMMON_CODE = ("audio.py", "io.py")
 
+REAL_CORPUS_CODE = ("real_corpora.py", "extract.py", "corpus_rows.py", "download.py")
+
 STAGES: tuple[Stage, ...] = (
     Stage(
+        name="download",
+        description="real corpora's archives (VoiceBank+DEMAND, DEMAND), resumed and verified; none by default",
+        deps={"table": "pipelines/archives.json"},
+        outs={"archives": Out("data/archives", persist=True)},
+        params=("download",),
+        code=("stages/download.py", "download.py", "io.py"),
+    ),
+    Stage(
         name="corpus",
-        description="embedded speech corpus: TTS voices speaking a seeded grammar + real asterisk prompts",
-        deps={},
+        description="clean speech: TTS voices speaking a seeded grammar + real asterisk prompts, or VoiceBank",
+        deps={"archives": "data/archives"},
         outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
         params=("seed", "corpus"),
         code=(
@@ -92,26 +103,35 @@ STAGES: tuple[Stage, ...] = (
             "tools.py",
             "framing.py",
             "seeding.py",
+            *REAL_CORPUS_CODE,
             *COMMON_CODE,
         ),
         resources=Resources(cpus=2, mem_mb=4000),
     ),
     Stage(
         name="noises",
-        description="synthetic noise recordings per class and split; babble from training speakers",
-        deps={"corpus": "data/corpus"},
+        description="noise recordings per class and split: synthetic (babble from training speakers) or DEMAND",
+        deps={"corpus": "data/corpus", "archives": "data/archives"},
         outs={"noises": Out("data/noises")},
         params=("seed", "splits", "noises"),
-        code=("stages/noises.py", "noises.py", "splits.py", "seeding.py", *COMMON_CODE),
+        code=("stages/noises.py", "noises.py", "splits.py", "seeding.py", *REAL_CORPUS_CODE, *COMMON_CODE),
         resources=Resources(cpus=1, mem_mb=4000),
     ),
     Stage(
         name="mix",
-        description="speaker-disjoint splits; speech + noise at seeded SNRs, as Parquet shards",
-        deps={"corpus": "data/corpus", "noises": "data/noises"},
+        description="speaker-disjoint splits; speech + noise at seeded SNRs (or VoiceBank's own), as Parquet shards",
+        deps={"corpus": "data/corpus", "noises": "data/noises", "archives": "data/archives"},
         outs={"mix": Out("data/mix"), "metrics": Out("metrics/mix.json", "metrics")},
         params=("seed", "splits", "noises.classes", "mix"),
-        code=("stages/mix.py", "mixing.py", "splits.py", "framing.py", "seeding.py", *COMMON_CODE),
+        code=(
+            "stages/mix.py",
+            "mixing.py",
+            "splits.py",
+            "framing.py",
+            "seeding.py",
+            *REAL_CORPUS_CODE,
+            *COMMON_CODE,
+        ),
         resources=Resources(cpus=1, mem_mb=6000),
     ),
     Stage(

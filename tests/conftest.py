@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +59,59 @@ def copy_repo(destination: Path) -> Path:
     subprocess.run(["git", "add", "-A"], cwd=destination, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "copy"], cwd=destination, check=True, env=env)
     return destination
+
+
+@contextlib.contextmanager
+def archive_servers(workdir: Path):
+    """Start tests/archive_server.py processes on 127.0.0.1; each is stopped by PID at the end.
+
+    Yields start(root, behaviour) -> (base_url, read_log)."""
+    processes: list[subprocess.Popen] = []
+
+    def start(root: Path, behaviour: dict | None = None, lifetime: float = 900.0):
+        port_file = workdir / f"port-{len(processes)}"
+        log_file = workdir / f"requests-{len(processes)}.jsonl"
+        log_file.touch()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "archive_server.py"),
+                str(root),
+                str(port_file),
+                str(log_file),
+                json.dumps(behaviour or {}),
+                str(lifetime),
+            ]
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the test archive server did not start")
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}"
+
+        def read_log() -> list[dict]:
+            return [json.loads(line) for line in log_file.read_text().splitlines()]
+
+        return url, read_log
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def archive_server(tmp_path):
+    with archive_servers(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def archive_server_module(tmp_path_factory):
+    with archive_servers(tmp_path_factory.mktemp("server")) as start:
+        yield start

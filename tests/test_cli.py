@@ -14,7 +14,7 @@ from conftest import ROOT, harmonic_speechlike
 
 from maskscope.audio import encode_flac
 from maskscope.config import Params, preset_params, write_params
-from maskscope.corpus import CORPUS_SCHEMA
+from maskscope.corpus_rows import CORPUS_SCHEMA
 from maskscope.io import write_parquet
 from maskscope.stages.noises import NOISE_SCHEMA
 

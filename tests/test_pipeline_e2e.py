@@ -119,6 +119,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
     trained = {f"train@{variant}" for variant in VARIANT_NAMES}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
+        "download",
         "corpus",
         "noises",
         "mix",

@@ -24,6 +24,7 @@ app.add_typer(params_app, name="params")
 
 PARAMS = Path("params.yaml")
 PRESETS = Path("pipelines/presets")
+ARCHIVE_TABLE = Path("pipelines/archives.json")
 
 
 @app.command()
@@ -136,6 +137,21 @@ def enhance(
         typer.echo(f"skipped {path}: {why}", err=True)
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def download(
+    corpus: Annotated[str, typer.Argument(help="vbd (VoiceBank+DEMAND) or demand (DEMAND noise)")],
+    dest: Annotated[Path, typer.Option("--dest", help="directory for the archives")],
+    mirror: Annotated[str | None, typer.Option(help="base address serving the archives by file name")] = None,
+    table: Annotated[Path, typer.Option(help="archive table: names, addresses, sizes, MD5s")] = ARCHIVE_TABLE,
+    retries: Annotated[int, typer.Option(min=1, help="tries per archive on transient failures")] = 5,
+) -> None:
+    """Download a real corpus's archives: resumable, retried, size- and MD5-verified."""
+    from maskscope.download import download_corpus
+
+    for row in download_corpus(table, corpus, dest, mirror=mirror, retries=retries):
+        typer.echo(f"{row['name']}: {row['size']} bytes, md5 {row['md5']}")
 
 
 @app.command()

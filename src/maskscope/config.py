@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from maskscope.errors import ParamsError
 from maskscope.io import atomic_write_text
 
-NoiseClass = Literal["white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain"]
+SYNTHETIC_NOISE_CLASSES = ("white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain")
+# DEMAND's environments (mirrors real_corpora.DEMAND_ENVIRONMENTS; config stays free of audio imports).
+DEMAND_ENVIRONMENTS = (
+    *("DKITCHEN", "DLIVING", "DWASHING", "NFIELD", "NPARK", "NRIVER", "OHALLWAY", "OMEETING", "OOFFICE"),
+    *("PCAFETER", "PRESTO", "PSTATION", "SCAFE", "SPSQUARE", "STRAFFIC", "TBUS", "TCAR", "TMETRO"),
+)
 RealSpeakerId = Literal["asterisk-fr", "asterisk-it", "asterisk-ru"]
 
 
@@ -25,7 +30,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DownloadParams(Section):
+    corpora: list[Literal["vbd", "demand"]] = Field(
+        [], description="real corpora to download (pipelines/archives.json); none for the embedded default"
+    )
+    mirror: str | None = Field(None, description="base address serving the archives by file name, instead of theirs")
+    retries: int = Field(5, ge=1, description="tries per archive on transient failures (dropped connection, 5xx)")
+    backoff_seconds: float = Field(2.0, ge=0, description="wait before the 2nd try, doubled for each further one")
+    timeout_seconds: float = Field(60.0, gt=0, description="read timeout of a silent connection")
+
+
 class CorpusParams(Section):
+    source: Literal["embedded", "vbd"] = Field(
+        "embedded", description="embedded (TTS + asterisk prompts) or vbd (VoiceBank clean speech, as published)"
+    )
     synthetic_speakers: int = Field(
         25, ge=3, le=64, description="how many voices of the TTS catalogue to use (espeak-ng, flite, festival)"
     )
@@ -46,25 +64,42 @@ class CorpusParams(Section):
 class SplitParams(Section):
     valid_fraction: float = Field(0.12, gt=0, lt=0.5, description="share of synthetic speakers held out for validation")
     test_fraction: float = Field(0.17, gt=0, lt=0.5, description="share of synthetic speakers held out for test")
+    valid_speakers: list[str] = Field(
+        [], description="if set with test_speakers: these speakers validate, the fractions are ignored"
+    )
+    test_speakers: list[str] = Field([], description="if set with valid_speakers: these speakers are the test split")
 
 
 class NoiseParams(Section):
-    classes: list[NoiseClass] = Field(
-        ["white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain"],
-        min_length=2,
-        description="noise classes synthesised per split (each from its own seed)",
+    source: Literal["synthetic", "demand"] = Field(
+        "synthetic", description="synthesised classes, or DEMAND recordings (one class per environment)"
     )
-    seconds_per_class: float = Field(90.0, gt=0, description="length of each class's noise recording, per split")
+    classes: list[str] = Field(
+        list(SYNTHETIC_NOISE_CLASSES),
+        min_length=2,
+        description="noise classes per split: synthetic class names, or DEMAND environments for source demand",
+    )
+    seconds_per_class: float = Field(
+        90.0, gt=0, description="length of each synthetic class's recording per split (DEMAND: all of it)"
+    )
 
     @field_validator("classes")
     @classmethod
-    def _unique(cls, classes: list[str]) -> list[str]:
+    def _known_classes(cls, classes: list[str], info: ValidationInfo) -> list[str]:
+        source = info.data.get("source", "synthetic")
+        allowed = SYNTHETIC_NOISE_CLASSES if source == "synthetic" else DEMAND_ENVIRONMENTS
+        unknown = [name for name in classes if name not in allowed]
+        if unknown:
+            raise ValueError(f"{unknown} are not {source} noise classes; allowed: {', '.join(allowed)}")
         if len(set(classes)) != len(classes):
             raise ValueError("noise classes must be unique")
         return classes
 
 
 class MixParams(Section):
+    source: Literal["synthetic", "vbd"] = Field(
+        "synthetic", description="mix speech with noises here, or take VoiceBank+DEMAND's official noisy files"
+    )
     snrs_db: list[float] = Field(
         [-5.0, 0.0, 5.0, 10.0, 15.0], min_length=1, description="SNRs (dB, vs active speech level) drawn per mixture"
     )
@@ -140,6 +175,7 @@ class EvaluateParams(Section):
 class Params(Section):
     preset: str = Field("default", description="the preset these params came from (informational)")
     seed: int = Field(1234, ge=0, description="base seed; every item's RNG derives from (seed, item id)")
+    download: DownloadParams = DownloadParams()
     corpus: CorpusParams = CorpusParams()
     splits: SplitParams = SplitParams()
     noises: NoiseParams = NoiseParams()
@@ -199,7 +235,20 @@ def validate_params(data: Any, source: str = "params") -> Params:
         )
     if params.corpus.min_utterance_seconds >= params.corpus.max_utterance_seconds:
         raise ParamsError(f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds")
+    _check_sources(params, source)
     return params
+
+
+def _check_sources(params: Params, source: str) -> None:
+    """Real-corpus settings that only work together."""
+    needs = {"vbd": params.corpus.source == "vbd", "demand": params.noises.source == "demand"}
+    for corpus, needed in needs.items():
+        if needed and corpus not in params.download.corpora:
+            raise ParamsError(f"{source}: key 'download.corpora' must include '{corpus}' for the chosen sources")
+    if params.mix.source == "vbd" and params.corpus.source != "vbd":
+        raise ParamsError(f"{source}: key 'mix.source': value 'vbd' needs corpus.source 'vbd'")
+    if bool(params.splits.valid_speakers) != bool(params.splits.test_speakers):
+        raise ParamsError(f"{source}: keys 'splits.valid_speakers' and 'splits.test_speakers' go together: set both")
 
 
 def read_yaml(path: Path) -> Any:

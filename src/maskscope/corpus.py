@@ -7,7 +7,6 @@ described in a manifest (speaker, source with package version, text, duration, s
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -16,9 +15,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
-from maskscope.audio import SAMPLE_RATE, encode_flac, quantize_pcm16
+from maskscope.audio import SAMPLE_RATE, quantize_pcm16
+from maskscope.corpus_rows import utterance_row
 from maskscope.errors import ParamsError
 from maskscope.framing import active_speech_power
 from maskscope.grammar import make_sentences
@@ -38,22 +37,6 @@ log = logging.getLogger(__name__)
 TARGET_ACTIVE_DBFS = -26.0
 LEVEL_THRESHOLD_DB = -35.0
 PEAK_LIMIT = 0.99
-
-CORPUS_SCHEMA = pa.schema(
-    [
-        ("utt_id", pa.string()),
-        ("speaker", pa.string()),
-        ("family", pa.string()),  # the human voice behind a TTS voice; splits keep a family together
-        ("kind", pa.string()),  # "synthetic" | "real"
-        ("language", pa.string()),
-        ("source", pa.string()),  # engine or Debian package, with its version
-        ("text", pa.string()),
-        ("duration_s", pa.float64()),
-        ("num_samples", pa.int64()),
-        ("sha256", pa.string()),  # of the 16-bit PCM samples, independent of the FLAC encoder
-        ("audio", pa.binary()),  # 16 kHz mono 16-bit FLAC
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -75,30 +58,6 @@ def normalise_level(audio: np.ndarray) -> np.ndarray:
     return quantize_pcm16(scaled)
 
 
-def pcm_sha256(audio: np.ndarray) -> str:
-    pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype("<i2")
-    return hashlib.sha256(pcm.tobytes()).hexdigest()
-
-
-def utterance_row(
-    utt_id: str, speaker: str, family: str, kind: str, language: str, source: str, text: str, audio: np.ndarray
-) -> dict:
-    audio = normalise_level(audio)
-    return {
-        "utt_id": utt_id,
-        "speaker": speaker,
-        "family": family,
-        "kind": kind,
-        "language": language,
-        "source": source,
-        "text": text,
-        "duration_s": audio.size / SAMPLE_RATE,
-        "num_samples": int(audio.size),
-        "sha256": pcm_sha256(audio),
-        "audio": encode_flac(audio),
-    }
-
-
 def synthetic_jobs(seed: int, speakers: int, sentences_per_speaker: int) -> list[SyntheticJob]:
     catalogue = voice_catalogue()
     if speakers > len(catalogue):
@@ -118,7 +77,9 @@ def _synthesise_row(job: SyntheticJob) -> dict:
     with tempfile.TemporaryDirectory(prefix="maskscope-tts-") as workdir:
         audio = synthesize(job.voice, job.text, Path(workdir))
     family = voice_family(job.voice)
-    return utterance_row(job.utt_id, job.voice.speaker, family, "synthetic", "en", job.source, job.text, audio)
+    return utterance_row(
+        job.utt_id, job.voice.speaker, family, "synthetic", "en", job.source, job.text, normalise_level(audio)
+    )
 
 
 def synthesise(jobs: list[SyntheticJob], workers: int) -> Iterator[dict]:
@@ -174,7 +135,14 @@ def real_rows(
         taken += duration
         utt_id = f"{speaker.speaker}-{name.replace('/', '_')}"
         yield utterance_row(
-            utt_id, speaker.speaker, speaker.speaker, "real", speaker.language, source, transcripts[name], audio
+            utt_id,
+            speaker.speaker,
+            speaker.speaker,
+            "real",
+            speaker.language,
+            source,
+            transcripts[name],
+            normalise_level(audio),
         )
 
 

@@ -19,3 +19,7 @@ class MissingInputError(MaskscopeError):
 
 class ToolMissingError(MaskscopeError):
     """A Debian tool the stage needs is not installed."""
+
+
+class InputFormatError(MaskscopeError):
+    """An input file exists but does not have the expected format."""

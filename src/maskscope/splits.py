@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
+from maskscope.errors import ParamsError
 from maskscope.seeding import item_seed
 
 SPLITS = ("train", "valid", "test")
@@ -46,9 +48,24 @@ def assign_splits(
     return assignment
 
 
-def speaker_splits(corpus_dir: Path, seed: int, valid_fraction: float, test_fraction: float) -> dict[str, str]:
-    """The split of every speaker in a corpus built by the `corpus` stage."""
+def listed_splits(speakers: Iterable[str], valid: Iterable[str], test: Iterable[str]) -> dict[str, str]:
+    """An official split (e.g. VoiceBank+DEMAND's): the listed speakers validate or test, the rest train."""
+    speakers = set(speakers)
+    valid, test = set(valid), set(test)
+    for key, listed in (("splits.valid_speakers", valid), ("splits.test_speakers", test)):
+        if not listed <= speakers:
+            raise ParamsError(f"key '{key}': speakers {sorted(listed - speakers)} are not in the corpus")
+    if valid & test:
+        raise ParamsError(f"keys 'splits.valid_speakers' and 'splits.test_speakers' share {sorted(valid & test)}")
+    return {speaker: "valid" if speaker in valid else "test" if speaker in test else "train" for speaker in speakers}
+
+
+def speaker_splits(corpus_dir: Path, seed: int, settings: Any) -> dict[str, str]:
+    """The split of every speaker in a corpus built by the `corpus` stage, per the `splits` params."""
     manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "family", "kind"]).to_pylist()
+    if settings.valid_speakers:
+        return listed_splits({row["speaker"] for row in manifest}, settings.valid_speakers, settings.test_speakers)
+    valid_fraction, test_fraction = settings.valid_fraction, settings.test_fraction
     synthetic = {row["speaker"]: row["family"] for row in manifest if row["kind"] == "synthetic"}
     real = {row["speaker"] for row in manifest if row["kind"] == "real"}
     return assign_splits(synthetic, real, seed, valid_fraction, test_fraction)

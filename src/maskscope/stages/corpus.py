@@ -1,4 +1,4 @@
-"""Stage `corpus`: build the embedded speech corpus (audio shards + manifest)."""
+"""Stage `corpus`: the clean speech (audio shards + manifest): the embedded corpus, or VoiceBank's."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
-from maskscope.corpus import CORPUS_SCHEMA, real_rows, real_speaker, synthesise, synthetic_jobs
+from maskscope.corpus import real_rows, real_speaker, synthesise, synthetic_jobs
+from maskscope.corpus_rows import CORPUS_SCHEMA
 from maskscope.io import atomic_output_dir, write_parquet, write_shards
+from maskscope.real_corpora import vbd_clean_rows
 from maskscope.stages import StageContext
 
 log = logging.getLogger(__name__)
@@ -22,22 +24,33 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # The output directory is claimed before the long synthesis, so a kill at any point leaves only
     # a hidden temporary that the next run removes.
     with atomic_output_dir(outs["corpus"]) as tmp:
-        jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
-        rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
-        for speaker_id in corpus.real_speakers:
-            speaker = real_speaker(speaker_id)
-            prompts = real_rows(
-                speaker,
-                params.seed,
-                corpus.real_seconds_per_speaker,
-                corpus.min_utterance_seconds,
-                corpus.max_utterance_seconds,
-            )
-            rows.extend(tqdm(prompts, desc=f"corpus: {speaker_id}", unit="utt", disable=None))
+        if corpus.source == "vbd":
+            clean = vbd_clean_rows(ctx.deps["archives"], outs["corpus"])
+            rows = list(tqdm(clean, desc="corpus: VoiceBank", unit="utt", disable=None))
+        else:
+            rows = embedded_rows(params, workers)
         write_shards(rows, CORPUS_SCHEMA, tmp, SHARD_SIZE, "audio")
         manifest = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA).drop_columns(["audio"])
         write_parquet(manifest, tmp / "manifest.parquet")
     return corpus_metrics(rows)
+
+
+def embedded_rows(params: Any, workers: int) -> list[dict]:
+    """TTS voices reading the seeded grammar, then the real asterisk prompts."""
+    corpus = params.corpus
+    jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
+    rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
+    for speaker_id in corpus.real_speakers:
+        speaker = real_speaker(speaker_id)
+        prompts = real_rows(
+            speaker,
+            params.seed,
+            corpus.real_seconds_per_speaker,
+            corpus.min_utterance_seconds,
+            corpus.max_utterance_seconds,
+        )
+        rows.extend(tqdm(prompts, desc=f"corpus: {speaker_id}", unit="utt", disable=None))
+    return rows
 
 
 def corpus_metrics(rows: list[dict]) -> dict[str, Any]:

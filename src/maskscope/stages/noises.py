@@ -1,7 +1,8 @@
-"""Stage `noises`: one recording per noise class and split, each from its own seed.
+"""Stage `noises`: one recording per noise class and split.
 
-Babble is made from training-split speakers only, so no test speaker is ever heard as noise
-in training, nor as babble in test.
+Synthetic classes are each made from their own seed; babble from training-split speakers only, so
+no test speaker is ever heard as noise in training, nor as babble in test. DEMAND environments are
+cut in time, so no stretch of a recording is in two splits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from maskscope.audio import SAMPLE_RATE, decode_audio, encode_flac
 from maskscope.io import atomic_output_dir, read_shards, write_parquet
 from maskscope.noises import synthesize_noise
+from maskscope.real_corpora import demand_recording, demand_split
 from maskscope.seeding import item_rng
 from maskscope.splits import SPLITS, speaker_splits
 from maskscope.stages import StageContext
@@ -46,14 +48,19 @@ def babble_sources(corpus_dir: Path, splits: dict[str, str]) -> list[np.ndarray]
 
 def run(ctx: StageContext) -> dict[str, Any]:
     params, deps, outs = ctx.params, ctx.deps, ctx.outs
-    splits = speaker_splits(deps["corpus"], params.seed, params.splits.valid_fraction, params.splits.test_fraction)
+    splits = speaker_splits(deps["corpus"], params.seed, params.splits)
     classes = list(params.noises.classes)
-    sources = babble_sources(deps["corpus"], splits) if "babble" in classes else None
+    demand = params.noises.source == "demand"
+    sources = babble_sources(deps["corpus"], splits) if "babble" in classes and not demand else None
+    recordings = {name: demand_recording(deps["archives"], name, outs["noises"]) for name in classes} if demand else {}
     rows = []
     for split in SPLITS:
         for noise_class in tqdm(classes, desc=f"noises: {split}", disable=None):
-            rng = item_rng(params.seed, "noise", split, noise_class)
-            noise = synthesize_noise(noise_class, params.noises.seconds_per_class, rng, SAMPLE_RATE, sources)
+            if demand:
+                noise = demand_split(recordings[noise_class], split)
+            else:
+                rng = item_rng(params.seed, "noise", split, noise_class)
+                noise = synthesize_noise(noise_class, params.noises.seconds_per_class, rng, SAMPLE_RATE, sources)
             peak = float(np.max(np.abs(noise)))
             if peak > PEAK_LIMIT:
                 noise = noise * (PEAK_LIMIT / peak)

@@ -1,0 +1,240 @@
+"""Downloading the real corpora: resumable, retried, verified, and renamed into place only when whole.
+
+The archive table (pipelines/archives.json) lists each corpus's archives with their canonical
+address, size and MD5. Where no checksum is published, the first verified-by-size download records
+one in the table, which is then committed and checked from then on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+from maskscope.errors import MaskscopeError
+from maskscope.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"  # beside the archives: which corpora and archives the stage fetched
+CHUNK_BYTES = 1 << 20
+# Small network reads: a dropped connection loses at most the chunk being read, not a megabyte.
+NETWORK_CHUNK_BYTES = 1 << 16
+CONNECT_TIMEOUT_SECONDS = 10.0
+RETRIED_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class DownloadError(MaskscopeError):
+    """An archive could not be downloaded."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded or placed archive has the wrong size or MD5."""
+
+
+class NoNetworkError(DownloadError):
+    """The server cannot be reached at all."""
+
+
+class _Transient(Exception):
+    """A failure worth another try: a dropped connection, a timeout, a 5xx answer."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    name: str  # file name, e.g. clean_testset_wav.zip
+    url: str  # canonical address
+    size: int | None  # bytes; None when not published
+    md5: str | None  # None when neither published nor recorded yet
+    checksum: str | None = None  # "published" or "recorded"
+
+    def address(self, mirror: str | None) -> str:
+        """Where to fetch it: a mirror replaces the base address and serves files by name."""
+        return f"{mirror.rstrip('/')}/{self.name}" if mirror else self.url
+
+
+def load_table(path: Path) -> dict[str, list[Archive]]:
+    """The archive table: corpus name -> its archives."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {corpus: [Archive(**entry) for entry in spec["archives"]] for corpus, spec in data.items()}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DownloadError(f"{path}: is not a readable archive table ({error})") from None
+
+
+def corpus_archives(table_path: Path, corpus: str) -> list[Archive]:
+    table = load_table(table_path)
+    if corpus not in table:
+        raise DownloadError(f"{table_path}: knows no corpus '{corpus}'; known: {', '.join(table)}")
+    return table[corpus]
+
+
+def record_checksum(table_path: Path, corpus: str, archive: Archive, size: int, md5: str) -> Archive:
+    """Write a first-download checksum into the table (to be committed), atomically."""
+    data = json.loads(Path(table_path).read_text(encoding="utf-8"))
+    recorded = Archive(**{**asdict(archive), "size": size, "md5": md5, "checksum": "recorded"})
+    data[corpus]["archives"] = [
+        asdict(recorded) if entry["name"] == archive.name else entry for entry in data[corpus]["archives"]
+    ]
+    atomic_write_text(Path(table_path), json.dumps(data, indent=2) + "\n")
+    log.warning("%s: no published checksum; recorded md5 %s in %s: commit that file", archive.name, md5, table_path)
+    return recorded
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, archive: Archive) -> str:
+    """Check size and MD5 against the table; returns the MD5. Raises ChecksumError naming both."""
+    size = path.stat().st_size
+    if archive.size is not None and size != archive.size:
+        raise ChecksumError(f"{archive.name}: size is {size} bytes, the table says {archive.size}")
+    md5 = file_md5(path)
+    if archive.md5 is not None and md5 != archive.md5:
+        raise ChecksumError(f"{archive.name}: md5 is {md5}, expected {archive.md5}")
+    return md5
+
+
+def _manual_placement_hint(archive: Archive, target: Path) -> str:
+    checksum = f" (md5 {archive.md5})" if archive.md5 else ""
+    return (
+        f"download {archive.url} on a machine with internet and place it as {target}{checksum}, "
+        "then rerun; or point --mirror (params: download.mirror) at a server that has it"
+    )
+
+
+def _is_unreachable(error: requests.ConnectionError) -> bool:
+    """No route, no name, refused: the server cannot be reached at all (vs a dropped transfer)."""
+    text = repr(error)
+    return any(
+        marker in text for marker in ("NameResolutionError", "NewConnectionError", "Failed to resolve", "unreachable")
+    )
+
+
+def _transfer(session: requests.Session, url: str, part: Path, archive: Archive, timeout: float) -> None:
+    """One request: continue `part` from its current size (HTTP Range) or start it afresh."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        with session.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_SECONDS, timeout)) as response:
+            if response.status_code == 416 and offset:
+                return  # the part already holds every byte; verification decides
+            if response.status_code in RETRIED_STATUS:
+                raise _Transient(f"HTTP {response.status_code} from {url}")
+            if response.status_code >= 400:
+                raise DownloadError(f"{url}: the server answered HTTP {response.status_code}; check the address")
+            resumed = response.status_code == 206 and response.headers.get("Content-Range", "").startswith(
+                f"bytes {offset}-"
+            )
+            start = offset if resumed else 0
+            length = response.headers.get("Content-Length")
+            total = start + int(length) if length is not None else archive.size
+            if archive.size is not None and total is not None and total != archive.size:
+                raise ChecksumError(f"{archive.name}: the server offers {total} bytes, the table says {archive.size}")
+            with (
+                open(part, "ab" if resumed else "wb") as handle,
+                tqdm(
+                    total=total,
+                    initial=start,
+                    unit="B",
+                    unit_scale=True,
+                    desc=archive.name,
+                    disable=None,
+                    leave=False,
+                ) as bar,
+            ):
+                for chunk in response.iter_content(NETWORK_CHUNK_BYTES):
+                    handle.write(chunk)
+                    bar.update(len(chunk))
+    except requests.ConnectionError as error:
+        if _is_unreachable(error):
+            raise NoNetworkError(f"{url}: cannot reach the server ({error.__class__.__name__})") from error
+        raise _Transient(f"connection to {url} failed: {error}") from error
+    except (requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+        raise _Transient(f"transfer from {url} broke off: {error}") from error
+
+
+def fetch(
+    archive: Archive,
+    destination: Path,
+    mirror: str | None = None,
+    retries: int = 5,
+    backoff_seconds: float = 2.0,
+    timeout_seconds: float = 60.0,
+) -> tuple[Path, str]:
+    """Download one archive into `destination`; returns its path and MD5.
+
+    An archive already in place is verified and kept. Otherwise bytes go to a hidden `.part` file
+    that a later call resumes; it is renamed into place only once size and MD5 match."""
+    destination.mkdir(parents=True, exist_ok=True)
+    target = destination / archive.name
+    if target.exists():
+        try:
+            md5 = verify(target, archive)
+        except ChecksumError as error:
+            raise ChecksumError(f"{target} is present but wrong: {error}; delete it to download it again") from None
+        log.info("%s: present and verified, skipped", target)
+        return target, md5
+    part = destination / f".{archive.name}.part"
+    url = archive.address(mirror)
+    session = requests.Session()
+    for attempt in range(1, retries + 1):
+        try:
+            _transfer(session, url, part, archive, timeout_seconds)
+            break
+        except NoNetworkError as error:
+            raise NoNetworkError(f"{error}. No network? {_manual_placement_hint(archive, target)}") from None
+        except _Transient as error:
+            if attempt == retries:
+                raise DownloadError(
+                    f"{archive.name}: gave up after {retries} tries ({error}); the {_size(part)} already fetched "
+                    f"stay in {part} and the next run resumes from there"
+                ) from None
+            delay = backoff_seconds * 2 ** (attempt - 1)
+            log.warning("%s: %s; try %d of %d in %.1f s", archive.name, error, attempt + 1, retries, delay)
+            time.sleep(delay)
+        except ChecksumError:
+            part.unlink(missing_ok=True)
+            raise
+    try:
+        md5 = verify(part, archive)
+    except ChecksumError as error:
+        part.unlink(missing_ok=True)
+        raise ChecksumError(f"{error}; the download was deleted (a corrupt transfer or a changed file)") from None
+    os.replace(part, target)
+    return target, md5
+
+
+def _size(path: Path) -> str:
+    return f"{path.stat().st_size if path.exists() else 0} bytes"
+
+
+def download_corpus(
+    table_path: Path,
+    corpus: str,
+    destination: Path,
+    mirror: str | None = None,
+    retries: int = 5,
+    backoff_seconds: float = 2.0,
+    timeout_seconds: float = 60.0,
+) -> list[dict[str, object]]:
+    """Fetch every archive of `corpus`; returns one {name, size, md5} row per archive."""
+    rows = []
+    for archive in corpus_archives(table_path, corpus):
+        path, md5 = fetch(archive, destination, mirror, retries, backoff_seconds, timeout_seconds)
+        if archive.md5 is None:
+            record_checksum(table_path, corpus, archive, path.stat().st_size, md5)
+        rows.append({"corpus": corpus, "name": archive.name, "size": path.stat().st_size, "md5": md5})
+    return rows

@@ -1,0 +1,41 @@
+"""Stage `download`: fetch the real corpora's archives (none for the embedded default).
+
+Archives are verified and renamed into place one by one, so a rerun skips those already present
+and resumes a partial one; the output is declared `persist` so DVC does not delete them first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from typing import Any
+
+from maskscope.download import MANIFEST, download_corpus
+from maskscope.io import atomic_write_text
+from maskscope.stages import StageContext
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    settings, destination = ctx.params.download, ctx.outs["archives"]
+    destination.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(path for path in destination.iterdir() if path.is_dir()):
+        if stale.name not in settings.corpora:
+            log.warning("%s: '%s' is no longer in download.corpora; removing its archives", stale, stale.name)
+            shutil.rmtree(stale)
+    archives = []
+    for corpus in settings.corpora:
+        archives += download_corpus(
+            ctx.deps["table"],
+            corpus,
+            destination / corpus,
+            mirror=settings.mirror,
+            retries=settings.retries,
+            backoff_seconds=settings.backoff_seconds,
+            timeout_seconds=settings.timeout_seconds,
+        )
+    manifest = {"corpora": list(settings.corpora), "archives": archives}
+    atomic_write_text(destination / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return {}
