@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from maskscope.config import VARIANT_NAMES
+from maskscope.config import PRUNED_VARIANTS, VARIANT_NAMES
 
 PARAMS_FILE = "params.yaml"
 PACKAGE = "src/maskscope"
@@ -73,6 +73,11 @@ class Stage:
     def instance_name(self, item: dict[str, str]) -> str:
         """DVC's name for one instance: `train@dense`."""
         return "@".join([self.name, *item.values()])
+
+
+def fill(template: str, item: dict[str, str]) -> str:
+    """Put one instance's axis values into a "{axis}" template (Snakemake may add ",constraint")."""
+    return re.sub(r"\{(\w+)(?:,[^{}]*)?\}", lambda match: item.get(match.group(1), match.group(0)), template)
 
 
 COMMON_CODE = ("audio.py", "io.py")
@@ -155,23 +160,36 @@ MODEL_CODE = (
     *COMMON_CODE,
 )
 
+TRAIN_OUTS = {
+    "model": Out("models/{variant}"),
+    "metrics": Out("metrics/train/{variant}.json", "metrics"),
+    "plots": Out(
+        "plots/train/{variant}.csv",
+        "plots",
+        plot=(("x", "epoch"), ("y", "valid_loss"), ("title", "validation loss")),
+    ),
+}
+TRAIN_CODE = ("stages/train.py", *MODEL_CODE)
+
+TRAIN_DENSE = Stage(
+    name="train_dense",
+    description="train the dense Conv-FSENet, resumably; the pruned variants start from it",
+    deps={"mix": "data/mix"},
+    outs={name: replace(out, path=fill(out.path, {"variant": "dense"})) for name, out in TRAIN_OUTS.items()},
+    params=("seed", "model", "train", "variants.dense"),
+    code=("stages/train_dense.py", *TRAIN_CODE),
+    resources=Resources(cpus=2, mem_mb=6000),
+)
+
 TRAIN = Stage(
     name="train",
-    description="train one Conv-FSENet variant (dense, DynCP at a target usage, or static pruning), resumably",
-    deps={"mix": "data/mix"},
-    outs={
-        "model": Out("models/{variant}"),
-        "metrics": Out("metrics/train/{variant}.json", "metrics"),
-        "plots": Out(
-            "plots/train/{variant}.csv",
-            "plots",
-            plot=(("x", "epoch"), ("y", "valid_loss"), ("title", "validation loss")),
-        ),
-    },
-    params=("seed", "model", "train", "variants.{variant}"),
-    code=("stages/train.py", *MODEL_CODE),
+    description="train one pruned variant (DynCP at a target usage, or static), from the dense model, resumably",
+    deps={"mix": "data/mix", "dense": "models/dense"},
+    outs=TRAIN_OUTS,
+    params=("seed", "model", "train", "prune", "variants.{variant}"),
+    code=TRAIN_CODE,
     resources=Resources(cpus=2, mem_mb=6000),
-    matrix={"variant": VARIANT_NAMES},
+    matrix={"variant": PRUNED_VARIANTS},
 )
 
 EVALUATE = Stage(
@@ -184,7 +202,7 @@ EVALUATE = Stage(
     resources=Resources(cpus=2, mem_mb=6000),
 )
 
-STAGES = (*STAGES, TRAIN, EVALUATE)
+STAGES = (*STAGES, TRAIN_DENSE, TRAIN, EVALUATE)
 
 
 def stage(name: str) -> Stage:
@@ -192,8 +210,3 @@ def stage(name: str) -> Stage:
         if entry.name == name:
             return entry
     raise KeyError(f"no stage named '{name}'; stages: {', '.join(s.name for s in STAGES)}")
-
-
-def fill(template: str, item: dict[str, str]) -> str:
-    """Put one instance's axis values into a "{axis}" template (Snakemake may add ",constraint")."""
-    return re.sub(r"\{(\w+)(?:,[^{}]*)?\}", lambda match: item.get(match.group(1), match.group(0)), template)

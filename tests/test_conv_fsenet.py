@@ -14,6 +14,7 @@ from maskscope.models.conv_fsenet import (
     ModelOutput,
     count_parameters,
     gate_usage_loss,
+    initialise_from_dense,
     macs_per_frame,
     static_hidden_for_budget,
 )
@@ -257,3 +258,41 @@ def test_enhance_waveform_keeps_the_length(samples):
         enhanced = net.enhance_waveform(audio)
     assert enhanced.shape == audio.shape
     assert torch.isfinite(enhanced).all()
+
+
+# --- starting pruned variants from a trained dense model ---
+
+
+def test_a_gated_model_starts_as_the_dense_model_with_all_gates_open():
+    dense = model(TINY, seed=1)
+    gated = model(TINY_GATED, seed=2)
+    initialise_from_dense(gated, dense)
+    for block in gated.blocks:  # force every gate open: the gated model must then compute the dense function
+        block.gate_predictor = FixedLogits(TINY.hidden, closed=[])
+    spectrum = noisy_spectrum()
+    torch.testing.assert_close(gated.eval()(spectrum).spectrum, dense.eval()(spectrum).spectrum)
+
+
+def test_static_pruning_keeps_the_heaviest_channels_of_each_block():
+    dense = model(TINY, seed=3)
+    with torch.no_grad():  # make channels 5 and 9 of block 0 clearly the heaviest
+        dense.blocks[0].expand.weight[[5, 9]] *= 50
+    static = model(replace(TINY, hidden=4), seed=4)
+    initialise_from_dense(static, dense)
+    block, source = static.blocks[0], dense.blocks[0]
+    kept = [int(torch.nonzero((source.expand.weight == row).all(dim=(1, 2)))[0]) for row in block.expand.weight]
+    assert {5, 9} <= set(kept) and kept == sorted(kept)
+    torch.testing.assert_close(block.project.weight, source.project.weight[:, kept])
+    torch.testing.assert_close(block.depthwise.weight, source.depthwise.weight[kept])
+    # keeping every channel reproduces the dense function exactly
+    whole = model(TINY, seed=5)
+    initialise_from_dense(whole, dense)
+    spectrum = noisy_spectrum()
+    torch.testing.assert_close(whole.eval()(spectrum).spectrum, dense.eval()(spectrum).spectrum)
+
+
+def test_initialising_from_an_incompatible_model_is_refused():
+    with pytest.raises(ValueError, match="same architecture"):
+        initialise_from_dense(model(TINY), model(replace(TINY, bottleneck=8)))
+    with pytest.raises(ValueError, match="cannot prune"):
+        initialise_from_dense(model(replace(TINY, hidden=64)), model(TINY))

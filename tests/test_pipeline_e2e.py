@@ -17,7 +17,7 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
-from maskscope.config import VARIANT_NAMES
+from maskscope.config import PRUNED_VARIANTS, VARIANT_NAMES
 from maskscope.framing import frame_count
 from maskscope.io import read_shards
 from maskscope.tracking import dvc_md5
@@ -117,7 +117,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     parents = client.search_runs([experiment], "tags.`maskscope.invocation` = 'dvc'")
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
-    trained = {f"train@{variant}" for variant in VARIANT_NAMES}
+    trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
         "corpus",
@@ -141,7 +141,8 @@ def test_every_variant_is_trained_and_evaluated(smoke_repo):
             assert np.isfinite(entry[key]), (variant, key)
         assert (smoke_repo / f"models/{variant}/model.pt").is_file()
         history = (smoke_repo / f"plots/train/{variant}.csv").read_text().splitlines()
-        assert history[0].startswith("epoch,") and len(history) == 1 + 2  # smoke: 2 epochs
+        epochs = 2 if variant == "dense" else 1  # smoke: train.epochs 2, prune.epochs 1
+        assert history[0].startswith("epoch,") and len(history) == 1 + epochs
     assert evaluation["dense"]["mac_saving"] == 0.0
     assert evaluation["static-25"]["macs_per_frame"] < evaluation["dense"]["macs_per_frame"]
     for variant in ("dyncp-25", "dyncp-50", "dyncp-75"):
@@ -177,8 +178,12 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     assert dvc_changed_stages(repo) == {"labels", "train@dyncp-50", "evaluate"}
     set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.5})
 
+    set_param(repo, "prune", "epochs", 2)  # fine-tuning only: the dense model stays
+    assert dvc_changed_stages(repo) == {"labels", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+    set_param(repo, "prune", "epochs", 1)
+
     set_param(repo, "mix", "snrs_db", [0.0, 5.0])
-    assert snakemake_planned_rules(repo) == {"mix", "labels", "train", "evaluate"}
+    assert snakemake_planned_rules(repo) == {"mix", "labels", "train_dense", "train", "evaluate"}
     assert dvc_changed_stages(repo) == {"mix", "labels"}  # DVC lists the stages whose own deps changed
     log = run(["dvc", "repro", "labels"], repo).stdout
     assert "Running stage 'mix'" in log and "Running stage 'labels'" in log

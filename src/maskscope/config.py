@@ -133,7 +133,7 @@ class ModelParams(Section):
 
 class TrainParams(Section):
     epochs: int = Field(
-        26, ge=1, description="passes over the training split (one random crop of every utterance each)"
+        40, ge=1, description="passes over the training split (one random crop of every utterance each)"
     )
     batch_size: int = Field(16, ge=1, description="crops per optimiser step")
     segment_seconds: float = Field(2.0, gt=0, description="length of the random training crops")
@@ -145,6 +145,14 @@ class TrainParams(Section):
     gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-sigmoid temperature")
     dcp_weight: float = Field(1.0, ge=0, description="weight λ of L_DCP, the pull of gate usage to the target")
     valid_utterances: int = Field(64, ge=1, description="validation utterances scored after each epoch")
+
+
+class PruneParams(Section):
+    start: Literal["dense", "scratch"] = Field(
+        "dense",
+        description="pruned variants start from the trained dense model (magnitude-pruned for static) or from scratch",
+    )
+    epochs: int = Field(14, ge=1, description="fine-tuning epochs of a pruned variant that starts from dense")
 
 
 class VariantParams(Section):
@@ -165,6 +173,7 @@ DEFAULT_VARIANTS = {
 
 
 VARIANT_NAMES = tuple(DEFAULT_VARIANTS)
+PRUNED_VARIANTS = VARIANT_NAMES[1:]  # trained by the `train` sweep, after `train_dense`
 
 
 class EvaluateParams(Section):
@@ -183,6 +192,7 @@ class Params(Section):
     labels: LabelParams = LabelParams()
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
+    prune: PruneParams = PruneParams()
     variants: dict[str, VariantParams] = Field(
         DEFAULT_VARIANTS, description="the models trained and compared (names are fixed by the pipeline)"
     )

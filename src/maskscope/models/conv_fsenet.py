@@ -266,3 +266,32 @@ def static_hidden_for_budget(config: ConvFSENetConfig, macs: float) -> int:
 def count_parameters(model: nn.Module) -> int:
     """Number of scalar parameters."""
     return sum(p.numel() for p in model.parameters())
+
+
+def initialise_from_dense(model: ConvFSENet, dense: ConvFSENet) -> None:
+    """Start a pruned variant from a trained dense model's weights, in place.
+
+    A gated model takes every weight (its gate predictors keep their fresh initialisation, gates
+    mostly open). A model with a smaller H takes, per block, the H channels that carry the most
+    weight (L1 norm of their rows of the first 1x1 plus their columns of the second): classic
+    magnitude pruning, then fine-tuning."""
+    mine, theirs = model.config, dense.config
+    shape = ("bins", "bottleneck", "stacks", "blocks_per_stack", "kernel", "causal", "compression")
+    if dense.config.gated or any(getattr(mine, key) != getattr(theirs, key) for key in shape):
+        raise ValueError("initialise_from_dense needs an ungated model of the same architecture apart from H")
+    if mine.hidden > theirs.hidden:
+        raise ValueError(f"cannot prune H={theirs.hidden} up to H={mine.hidden}")
+    with torch.no_grad():
+        model.frontend.load_state_dict(dense.frontend.state_dict())
+        model.backend.load_state_dict(dense.backend.state_dict())
+        for block, source in zip(model.blocks, dense.blocks, strict=True):
+            weight = source.expand.weight.abs().sum(dim=(1, 2)) + source.project.weight.abs().sum(dim=(0, 2))
+            keep = torch.sort(torch.topk(weight, mine.hidden).indices).values
+            block.expand.weight.copy_(source.expand.weight[keep])
+            block.expand.bias.copy_(source.expand.bias[keep])
+            block.act1.weight.copy_(source.act1.weight[keep])
+            block.depthwise.weight.copy_(source.depthwise.weight[keep])
+            block.depthwise.bias.copy_(source.depthwise.bias[keep])
+            block.act2.weight.copy_(source.act2.weight[keep])
+            block.project.weight.copy_(source.project.weight[:, keep])
+            block.project.bias.copy_(source.project.bias)

@@ -1,4 +1,9 @@
-"""Stage `train` (a sweep over variants): train one Conv-FSENet variant, resumably."""
+"""Stage `train` (a sweep over the pruned variants): train one Conv-FSENet variant, resumably.
+
+By default a pruned variant starts from the trained dense model (stage `train_dense`) and is
+fine-tuned for `prune.epochs`; with `prune.start: scratch` it trains from random weights for
+`train.epochs`, like the dense model.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from maskscope.models.conv_fsenet import (
     ConvFSENet,
     ConvFSENetConfig,
     count_parameters,
+    initialise_from_dense,
     macs_per_frame,
     static_hidden_for_budget,
 )
@@ -95,16 +101,23 @@ def write_history(path: Path, history: list[EpochRecord]) -> None:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    return train_variant(ctx, ctx.items["variant"])
+
+
+def train_variant(ctx: StageContext, variant_name: str) -> dict[str, Any]:
     params, deps, outs = ctx.params, ctx.deps, ctx.outs
-    variant_name = ctx.items["variant"]
     variant = params.variants[variant_name]
     torch.set_num_threads(ctx.workers)
     config = model_config(params.model, params.train, variant)
     torch.manual_seed(params.seed)
     model = ConvFSENet(config)
     train_params = params.train
+    from_dense = variant.kind != "dense" and params.prune.start == "dense"
+    if from_dense:
+        dense, _ = load_model(deps["dense"] / MODEL_FILE)
+        initialise_from_dense(model, dense)
     settings = TrainSettings(
-        epochs=train_params.epochs,
+        epochs=params.prune.epochs if from_dense else train_params.epochs,
         batch_size=train_params.batch_size,
         segment_seconds=train_params.segment_seconds,
         learning_rate=train_params.learning_rate,
@@ -120,6 +133,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "model": params.model.to_dict(),
         "train": params.train.to_dict(),
         "variant": variant_dict,
+        "start": dvc_md5(deps["dense"]) if from_dense else "scratch",
+        "epochs": settings.epochs,
     }
     checkpoint = checkpoint_path(variant_name, slice_key, dvc_md5(deps["mix"]))
 
@@ -145,6 +160,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "hidden": config.hidden,
         "parameters": count_parameters(model),
         "epochs": state.epoch,
+        "started_from": "dense" if from_dense else "scratch",
         "train_loss": round(last.train_loss, 6),
         "valid_loss": round(last.valid_loss, 6),
         "train_gate_usage": None if usage is None else round(last.gate_usage, 4),
