@@ -128,13 +128,14 @@ class TrainState:
 def evaluate_loss(model: ConvFSENet, utterances: list[Utterance]) -> float:
     """Mean SE loss over whole utterances (no gate loss), in eval mode."""
     model.eval()
+    device = next(model.parameters()).device
     total = 0.0
     with torch.no_grad():
         for utterance in utterances:
-            clean = framing.stft(torch.from_numpy(utterance.clean)[None])
-            noisy = framing.stft(torch.from_numpy(utterance.noisy)[None])
+            clean = framing.stft(torch.from_numpy(utterance.clean)[None].to(device))
+            noisy = framing.stft(torch.from_numpy(utterance.noisy)[None].to(device))
             output = model(noisy)
-            total += float(se_loss(output.spectrum, clean, torch.tensor([utterance.level])))
+            total += float(se_loss(output.spectrum, clean, torch.tensor([utterance.level], device=device)))
     return total / max(len(utterances), 1)
 
 
@@ -172,13 +173,14 @@ def train(
 
     `stop_after_epoch` ends the run early as a kill would (for tests of resumption)."""
     torch.manual_seed(item_seed(settings.seed, "torch-init"))
+    device = next(model.parameters()).device  # the caller places the model (CPU, or a GPU if present)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     state = TrainState()
     if checkpoint.exists():
-        payload = torch.load(checkpoint, weights_only=False)
+        payload = torch.load(checkpoint, weights_only=False, map_location=device)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
-        torch.set_rng_state(payload["torch_rng"])
+        torch.set_rng_state(payload["torch_rng"].cpu())
         state = payload["state"]
         log.info("resuming from %s after epoch %d", checkpoint, state.epoch)
     segment = int(settings.segment_seconds * SAMPLE_RATE)
@@ -198,6 +200,7 @@ def train(
         losses, usages = [], []
         batches = crop_batches(train_set, segment, settings.batch_size, rng)
         for clean, noisy, level in tqdm(batches, total=steps, desc=f"epoch {epoch}", disable=None, leave=False):
+            clean, noisy, level = clean.to(device), noisy.to(device), level.to(device)
             clean_spec, noisy_spec = framing.stft(clean), framing.stft(noisy)
             output = model(noisy_spec)
             loss = se_loss(output.spectrum, clean_spec, level)

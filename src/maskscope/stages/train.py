@@ -144,7 +144,10 @@ def train_variant(ctx: StageContext, variant_name: str) -> dict[str, Any]:
             step["gate_usage"] = record.gate_usage
         ctx.log_step(step, record.epoch)
 
+    # A CUDA build of torch on a GPU machine trains there (not bit-identical to CPU runs).
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
     state = train(model, train_set, valid_set, settings, checkpoint, on_epoch)
+    model.cpu()
     # Wall-clock time goes to MLflow, not to the DVC metrics, which must be reproducible bytes.
     ctx.log_step({"train_seconds": sum(record.seconds for record in state.history)}, state.epoch)
     with atomic_output_dir(outs["model"]) as tmp:
