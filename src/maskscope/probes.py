@@ -1,0 +1,197 @@
+"""Probes: interpretable predictors of signal properties read from gate-mask bits.
+
+Every probe is linear in the 0/1 bits, so one prediction is the bias plus the weights of the
+selected gates that are open in that frame: a handful of additions. Bits are selected along the
+L1 (lasso) path: LARS on the fitting frames, the order in which bits enter the path, K first.
+Scores are speaker-disjoint: folds group frames by speaker, and selection and fitting see only
+the fitting folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression, Ridge, lars_path_gram
+from sklearn.model_selection import GroupKFold
+
+Kind = Literal["binary", "multiclass", "regression"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: Kind
+    frames: str  # which frames it is scored on: "all", "voiced" or "speech"
+
+
+TASKS = (
+    Task("vad", "binary", "all"),
+    Task("noise", "multiclass", "all"),
+    Task("f0", "regression", "voiced"),  # F0 in Hz, on frames WORLD calls voiced
+    Task("snr", "regression", "speech"),  # per-frame SNR in dB, on frames with speech (VAD)
+)
+
+
+def task_rows(labels: pd.DataFrame, task: Task) -> np.ndarray:
+    """Boolean selection of the label rows a task uses."""
+    if task.frames == "voiced":
+        return labels["voiced"].to_numpy(bool)
+    if task.frames == "speech":
+        return labels["vad"].to_numpy(bool)
+    return np.ones(len(labels), dtype=bool)
+
+
+def task_target(labels: pd.DataFrame, task: Task) -> tuple[np.ndarray, list[str] | None]:
+    """Targets of the selected rows: 0/1, class codes (with the class names) or values."""
+    if task.name == "vad":
+        return labels["vad"].to_numpy(np.int64), None
+    if task.name == "noise":
+        classes = sorted(labels["noise_class"].unique())
+        return labels["noise_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64), classes
+    column = "f0_hz" if task.name == "f0" else "snr_db"
+    return labels[column].to_numpy(np.float64), None
+
+
+def l1_ranking(bits: np.ndarray, target: np.ndarray, k: int, kind: Kind) -> np.ndarray:
+    """Up to k bit indices in the order they enter the lasso path of `target` on `bits`.
+
+    A class target is ranked one-vs-rest per class and the rankings are interleaved."""
+    x = bits.astype(np.float64)
+    x -= x.mean(axis=0)
+    varying = np.flatnonzero(x.var(axis=0) > 0)  # constant bits carry nothing
+    x = x[:, varying]
+    gram = x.T @ x
+    columns = np.eye(target.max() + 1)[target] if kind == "multiclass" else target.reshape(-1, 1).astype(np.float64)
+    rankings = []
+    for column in columns.T:
+        xy = x.T @ (column - column.mean())
+        _, active, _ = lars_path_gram(xy, gram, n_samples=len(x), max_iter=k, method="lasso")
+        rankings.append([int(varying[i]) for i in active])
+    order: list[int] = []
+    for position in range(max(map(len, rankings), default=0)):
+        for ranking in rankings:
+            if position < len(ranking) and ranking[position] not in order:
+                order.append(ranking[position])
+    return np.array(order[:k], dtype=np.int64)
+
+
+def fit_probe(bits: np.ndarray, target: np.ndarray, kind: Kind) -> LogisticRegression | Ridge:
+    """A linear probe on raw 0/1 bits (no scaling), so its weights read directly as gate weights."""
+    x = bits.astype(np.float32)
+    if kind == "regression":
+        return Ridge(alpha=1.0).fit(x, target)
+    return LogisticRegression(C=1.0, max_iter=1000).fit(x, target)
+
+
+def scores(kind: Kind, target: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    if kind == "regression":
+        residual = target - predicted
+        total = float(np.sum((target - target.mean()) ** 2))
+        r2 = 1.0 - float(np.sum(residual**2)) / total if total > 0 else float("nan")
+        return {"r2": r2, "mae": float(np.mean(np.abs(residual)))}
+    return {"accuracy": float(np.mean(target == predicted))}
+
+
+def main_score(kind: Kind) -> str:
+    return "r2" if kind == "regression" else "accuracy"
+
+
+def speaker_folds(groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, score) row indices with no speaker on both sides."""
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ValueError(f"speaker-disjoint cross-validation needs at least 2 speakers, got {n_groups}")
+    return list(GroupKFold(n_splits=min(folds, n_groups)).split(np.zeros(len(groups)), groups=groups))
+
+
+def score_curve(
+    bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, ks: list[int], folds: int
+) -> dict[int, dict[str, float]]:
+    """Cross-validated scores of the probe on the first K bits of the L1 path, for each K.
+
+    Held-out predictions of all folds are pooled before scoring."""
+    predicted = {k: np.zeros(len(target)) for k in ks}
+    for fit, held_out in speaker_folds(groups, folds):
+        ranking = l1_ranking(bits[fit], target[fit], max(ks), kind)
+        for k in ks:
+            selected = ranking[:k]
+            probe = fit_probe(bits[fit][:, selected], target[fit], kind)
+            predicted[k][held_out] = probe.predict(bits[held_out][:, selected].astype(np.float32))
+    return {k: scores(kind, target, predicted[k]) for k in ks}
+
+
+def block_scores(
+    bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, blocks: int, folds: int
+) -> list[float]:
+    """Cross-validated main score of a probe on all bits of one block, for each block."""
+    hidden = bits.shape[1] // blocks
+    result = []
+    for block in range(blocks):
+        columns = slice(block * hidden, (block + 1) * hidden)
+        predicted = np.zeros(len(target))
+        for fit, held_out in speaker_folds(groups, folds):
+            probe = fit_probe(bits[fit][:, columns], target[fit], kind)
+            predicted[held_out] = probe.predict(bits[held_out][:, columns].astype(np.float32))
+        result.append(scores(kind, target, predicted)[main_score(kind)])
+    return result
+
+
+@dataclass
+class ExportedProbe:
+    """A probe as a weight table: prediction = bias + sum of the weights of the open selected gates."""
+
+    task: str
+    kind: Kind
+    bits: np.ndarray  # (K,) selected bit indices
+    weights: np.ndarray  # (outputs, K)
+    bias: np.ndarray  # (outputs,)
+    classes: list[str] | None
+
+    def raw(self, frame_bits: np.ndarray) -> np.ndarray:
+        """(frames, outputs) sums, from (frames, all bits) 0/1 masks."""
+        return frame_bits[:, self.bits].astype(np.float64) @ self.weights.T + self.bias
+
+    def predict(self, frame_bits: np.ndarray) -> np.ndarray:
+        raw = self.raw(frame_bits)
+        if self.kind == "binary":
+            return (raw[:, 0] > 0).astype(np.int64)
+        if self.kind == "multiclass":
+            return raw.argmax(axis=1)
+        return raw[:, 0]
+
+    def ops_per_frame(self, open_fraction: float = 1.0) -> float:
+        """Additions and comparisons per frame when `open_fraction` of the selected gates are open
+        (1.0: the worst case). Gates are 0/1, so there are no multiplications."""
+        outputs = self.weights.shape[0]
+        adds = outputs * len(self.bits) * open_fraction
+        decision = {"binary": 1, "multiclass": outputs - 1, "regression": 0}[self.kind]
+        return adds + decision
+
+    def table(self, hidden: int) -> pd.DataFrame:
+        rows = []
+        names = self.classes if self.kind == "multiclass" else [self.task]
+        for output, name in enumerate(names):
+            rows.append({"output": name, "bit": -1, "block": -1, "channel": -1, "weight": float(self.bias[output])})
+            for bit, weight in zip(self.bits, self.weights[output], strict=True):
+                rows.append(
+                    {
+                        "output": name,
+                        "bit": int(bit),
+                        "block": int(bit) // hidden,
+                        "channel": int(bit) % hidden,
+                        "weight": float(weight),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def export_probe(bits: np.ndarray, target: np.ndarray, task: Task, k: int, classes: list[str] | None) -> ExportedProbe:
+    """Select K bits on all frames, fit, and export the probe as a weight table."""
+    selected = l1_ranking(bits, target, k, task.kind)
+    probe = fit_probe(bits[:, selected], target, task.kind)
+    weights = np.atleast_2d(probe.coef_).astype(np.float64)
+    bias = np.atleast_1d(probe.intercept_).astype(np.float64)
+    return ExportedProbe(task.name, task.kind, selected, weights, bias, classes)

@@ -1,0 +1,125 @@
+"""Probes on mask bits: L1-path selection finds the informative bits, folds keep speakers apart,
+and the exported weight table predicts exactly what the fitted probe does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maskscope.probes import (
+    TASKS,
+    export_probe,
+    fit_probe,
+    l1_ranking,
+    score_curve,
+    speaker_folds,
+    task_rows,
+    task_target,
+)
+
+FRAMES, BITS = 3000, 60
+
+
+def synthetic(seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+    """Bits 7 and 21 carry VAD, bits 3/4/5 one-hot the noise class, bits 40-47 encode F0."""
+    rng = np.random.default_rng(seed)
+    bits = rng.random((FRAMES, BITS)) < 0.3
+    vad = rng.random(FRAMES) < 0.6
+    noise = rng.integers(0, 3, FRAMES)
+    f0 = rng.uniform(80, 300, FRAMES)
+    flip = lambda x, p: x ^ (rng.random(FRAMES) < p)  # noqa: E731
+    bits[:, 7], bits[:, 21] = flip(vad, 0.05), flip(vad, 0.1)
+    for c in range(3):
+        bits[:, 3 + c] = flip(noise == c, 0.05)
+    level = np.round((f0 - 80) / 220 * 255).astype(np.uint8)
+    bits[:, 40:48] = np.unpackbits(level[:, None], axis=1).astype(bool)
+    labels = pd.DataFrame(
+        {
+            "vad": vad,
+            "voiced": vad,
+            "noise_class": np.array(["hum", "pink", "rain"])[noise],
+            "f0_hz": f0,
+            "snr_db": rng.normal(5, 3, FRAMES),
+            "speaker": rng.choice([f"s{i}" for i in range(6)], FRAMES),
+        }
+    )
+    return bits, labels
+
+
+def task(name: str):
+    return next(t for t in TASKS if t.name == name)
+
+
+def test_the_l1_path_selects_the_informative_bits_first():
+    bits, labels = synthetic()
+    vad, _ = task_target(labels, task("vad"))
+    assert set(l1_ranking(bits, vad, 2, "binary")) == {7, 21}
+    noise, classes = task_target(labels, task("noise"))
+    assert classes == ["hum", "pink", "rain"]
+    assert set(l1_ranking(bits, noise, 3, "multiclass")) == {3, 4, 5}
+    f0, _ = task_target(labels, task("f0"))
+    assert set(l1_ranking(bits, f0, 4, "regression")) <= set(range(40, 48))
+
+
+def test_constant_bits_are_never_selected():
+    bits, labels = synthetic()
+    bits[:, 0] = True
+    bits[:, 1] = False
+    vad, _ = task_target(labels, task("vad"))
+    assert not {0, 1} & set(l1_ranking(bits, vad, 40, "binary"))
+
+
+def test_folds_never_put_a_speaker_on_both_sides():
+    _, labels = synthetic()
+    groups = labels["speaker"].to_numpy()
+    folds = speaker_folds(groups, 5)
+    assert len(folds) == 5
+    for fit, held_out in folds:
+        assert not set(groups[fit]) & set(groups[held_out])
+    with pytest.raises(ValueError, match="at least 2 speakers"):
+        speaker_folds(np.array(["a"] * 10), 5)
+
+
+def test_scores_rise_with_k_and_reach_the_planted_signal():
+    bits, labels = synthetic()
+    groups = labels["speaker"].to_numpy()
+    noise, _ = task_target(labels, task("noise"))
+    curve = score_curve(bits, noise, groups, "multiclass", [1, 3, 10], folds=3)
+    assert curve[1]["accuracy"] < curve[3]["accuracy"]
+    assert curve[3]["accuracy"] > 0.9
+    rows = task_rows(labels, task("f0"))
+    f0, _ = task_target(labels[rows], task("f0"))
+    f0_curve = score_curve(bits[rows], f0, groups[rows], "regression", [8], folds=3)
+    assert f0_curve[8]["r2"] > 0.9
+
+
+@pytest.mark.parametrize("name", ["vad", "noise", "snr"])
+def test_the_weight_table_predicts_what_the_probe_predicts(name):
+    bits, labels = synthetic(1)
+    t = task(name)
+    target, classes = task_target(labels, t)
+    exported = export_probe(bits, target, t, 12, classes)
+    probe = fit_probe(bits[:, exported.bits], target, t.kind)
+    expected = probe.predict(bits[:, exported.bits].astype(np.float32))
+    if t.kind == "regression":
+        np.testing.assert_allclose(exported.predict(bits), expected, rtol=1e-4, atol=1e-4)
+    else:
+        assert np.array_equal(exported.predict(bits), expected)
+    # a prediction is the bias plus the weights of the open selected gates
+    table = exported.table(hidden=20)
+    frame = bits[0]
+    first_output = table[table["output"] == table["output"].iloc[0]]
+    by_hand = first_output.loc[first_output.bit == -1, "weight"].item() + sum(
+        first_output.loc[first_output.bit == b, "weight"].item() for b in exported.bits if frame[b]
+    )
+    assert by_hand == pytest.approx(exported.raw(bits[:1])[0, 0])
+    assert set(table.loc[table.bit >= 0, "block"]) <= set(range(BITS // 20))
+
+
+def test_operation_count_is_additions_of_open_weights_plus_the_decision():
+    bits, labels = synthetic()
+    noise, classes = task_target(labels, task("noise"))
+    exported = export_probe(bits, noise, task("noise"), 10, classes)
+    assert exported.ops_per_frame() == 3 * 10 + 2
+    assert exported.ops_per_frame(0.5) == 3 * 5 + 2
