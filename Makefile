@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PRESET ?= default
 TOOL ?= dvc
 APT_PACKAGES := build-essential espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
-	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git
+	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git chromium
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: repro test install apt ui compile bench

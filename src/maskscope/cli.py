@@ -155,6 +155,20 @@ def download(
 
 
 @app.command()
+def lineage(
+    target: Annotated[str, typer.Argument(help="a metric key (probes.dyncp-25.vad_accuracy), a path, or a run id")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Trace a result back through the stages, data, params, git commits and MLflow runs that made it."""
+    import json
+
+    from maskscope.lineage import render, trace
+
+    result = trace(target)
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+
+
+@app.command()
 def ui(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000) -> None:
     """Serve the MLflow UI of this repository's runs on 127.0.0.1."""
     from maskscope.tracking import tracking_uri

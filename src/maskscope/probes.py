@@ -10,12 +10,16 @@ the fitting folds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression, Ridge, lars_path_gram
 from sklearn.model_selection import GroupKFold
+
+from maskscope.seeding import item_seed
 
 Kind = Literal["binary", "multiclass", "regression"]
 
@@ -195,3 +199,16 @@ def export_probe(bits: np.ndarray, target: np.ndarray, task: Task, k: int, class
     weights = np.atleast_2d(probe.coef_).astype(np.float64)
     bias = np.atleast_1d(probe.intercept_).astype(np.float64)
     return ExportedProbe(task.name, task.kind, selected, weights, bias, classes)
+
+
+def probe_utterances(utt_ids: list[str], seed: int, count: int) -> list[str]:
+    """The mixtures probes and baselines are scored on: a seeded choice, stable as others are added."""
+    ranked = sorted(set(utt_ids), key=lambda utt_id: item_seed(seed, "probe", utt_id))
+    return sorted(ranked[:count] if count else ranked)
+
+
+def probe_labels(labels_dir: Path, splits: list[str], seed: int, utterances: int) -> pd.DataFrame:
+    """Frame labels of the chosen mixtures, in (split, utt_id, frame) order."""
+    frames = pd.concat([pq.read_table(labels_dir / f"{split}.parquet").to_pandas() for split in splits])
+    chosen = set(probe_utterances(frames["utt_id"].tolist(), seed, utterances))
+    return frames[frames["utt_id"].isin(chosen)].reset_index(drop=True)

@@ -1,0 +1,108 @@
+"""Stage `baselines`: dedicated VAD, F0 and noise-class methods on the probes' frames and noisy audio.
+
+Each is scored like the corresponding probe (accuracy, or R² on voiced frames) and timed in CPU
+seconds per second of audio, so the probes' cost can be set beside theirs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from maskscope.audio import SAMPLE_RATE, decode_audio
+from maskscope.baselines import (
+    best_threshold,
+    log_mel,
+    mel_filterbank,
+    noise_classifier,
+    noisy_energy_db,
+    timed,
+    webrtc_vad,
+    world_f0,
+)
+from maskscope.framing import FRAMES_PER_SECOND
+from maskscope.io import atomic_output_dir, read_shards
+from maskscope.probes import TASKS, probe_labels, scores, speaker_folds, task_rows, task_target
+from maskscope.stages import StageContext
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    params, deps = ctx.params, ctx.deps
+    settings = params.probes
+    labels = probe_labels(deps["labels"], list(settings.splits), params.seed, settings.utterances)
+    chosen = list(dict.fromkeys(labels["utt_id"]))
+    mixtures = pd.concat(
+        [read_shards(deps["mix"], split, ["utt_id", "noisy"]).to_pandas() for split in settings.splits]
+    ).set_index("utt_id")
+    bank = mel_filterbank()
+    floor, ceil = params.labels.f0_floor_hz, params.labels.f0_ceil_hz
+    methods = {
+        "webrtcvad": lambda x: webrtc_vad(x),
+        "energy": noisy_energy_db,
+        "harvest": lambda x: world_f0(x, "harvest", floor, ceil),
+        "dio": lambda x: world_f0(x, "dio", floor, ceil),
+        "logmel": lambda x: log_mel(x, bank),
+    }
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in methods}
+    cpu = dict.fromkeys(methods, 0.0)
+    audio_seconds = 0.0
+    for utt_id in tqdm(chosen, desc="baselines", unit="utt", disable=None):
+        noisy = decode_audio(mixtures.loc[utt_id, "noisy"], f"{deps['mix']}: {utt_id} (noisy)")
+        audio_seconds += noisy.size / SAMPLE_RATE
+        frames = int((labels["utt_id"] == utt_id).sum())
+        for name, method in methods.items():
+            result = timed(lambda method=method, noisy=noisy: method(noisy))
+            outputs[name].append(np.asarray(result.value)[:frames])
+            cpu[name] += result.cpu_seconds
+    features = {name: np.concatenate(values) for name, values in outputs.items()}
+    groups = labels["speaker"].to_numpy()
+    tasks = {task.name: task for task in TASKS}
+    vad, _ = task_target(labels, tasks["vad"])
+    results: dict[str, Any] = {}
+    results["webrtcvad"] = {"task": "vad", **scores("binary", vad, features["webrtcvad"].astype(np.int64))}
+
+    energy_predicted = np.zeros(len(vad), dtype=np.int64)
+    fit_seconds = 0.0
+    for fit, held_out in speaker_folds(groups, settings.folds):
+        threshold = timed(lambda fit=fit: best_threshold(features["energy"][fit], vad[fit] == 1))
+        fit_seconds += threshold.cpu_seconds
+        energy_predicted[held_out] = features["energy"][held_out] >= threshold.value
+    results["energy"] = {"task": "vad", **scores("binary", vad, energy_predicted)}
+
+    voiced = task_rows(labels, tasks["f0"])
+    f0, _ = task_target(labels[voiced], tasks["f0"])
+    for name in ("harvest", "dio"):
+        results[name] = {"task": "f0", **scores("regression", f0, features[name][voiced])}
+
+    noise, _ = task_target(labels, tasks["noise"])
+    noise_predicted = np.zeros(len(noise), dtype=np.int64)
+    classify_seconds = 0.0
+    for fit, held_out in speaker_folds(groups, settings.folds):
+        model = noise_classifier().fit(features["logmel"][fit], noise[fit])
+        predicted = timed(lambda model=model, held_out=held_out: model.predict(features["logmel"][held_out]))
+        noise_predicted[held_out] = predicted.value
+        classify_seconds += predicted.cpu_seconds
+    results["logmel_logreg"] = {"task": "noise", **scores("multiclass", noise, noise_predicted)}
+
+    # Inference cost only (fitting is a one-off): feature extraction plus the decision.
+    cost_seconds = {
+        "webrtcvad": cpu["webrtcvad"],
+        "energy": cpu["energy"],
+        "harvest": cpu["harvest"],
+        "dio": cpu["dio"],
+        "logmel_logreg": cpu["logmel"] + classify_seconds,
+    }
+    for name, seconds in cost_seconds.items():
+        results[name]["cpu_seconds_per_audio_second"] = round(seconds / audio_seconds, 6)
+        results[name]["cpu_us_per_frame"] = round(1e6 * seconds / (audio_seconds * FRAMES_PER_SECOND), 3)
+        for key in ("accuracy", "r2", "mae"):
+            if key in results[name]:
+                results[name][key] = round(results[name][key], 4)
+    summary = {"utterances": len(chosen), "frames": len(labels), "audio_seconds": round(audio_seconds, 2)}
+    with atomic_output_dir(ctx.outs["baselines"]) as tmp:
+        (tmp / "baselines.json").write_text(json.dumps({**summary, "methods": results}, indent=2) + "\n")
+    return {**summary, **results}

@@ -1,0 +1,59 @@
+"""Stage `report`: reports/index.html (self-contained) and reports/summary.md from the run's results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from maskscope.io import atomic_output_dir
+from maskscope.masks import read_masks
+from maskscope.report import (
+    block_heat_map,
+    mask_raster,
+    paper_comparison,
+    pesq_versus_macs,
+    probes_versus_baselines,
+    score_versus_k,
+    usage_per_block,
+    write_report,
+)
+from maskscope.stages import StageContext
+
+FOCUS = "dyncp-25"  # the variant the papers' headline numbers are about
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    deps = ctx.deps
+    evaluation = json.loads(deps["evaluation"].read_text())
+    probes = json.loads(deps["probes"].read_text())
+    analysis = json.loads((deps["analysis"] / "analysis.json").read_text())
+    masks = read_masks(deps["masks"])
+    utt_id = str(masks.keys["utt_id"].iloc[0])
+    figures = [
+        mask_raster(masks, utt_id),
+        usage_per_block(evaluation),
+        pesq_versus_macs(evaluation),
+        score_versus_k(analysis),
+        block_heat_map(analysis, FOCUS),
+        probes_versus_baselines(probes, FOCUS),
+    ]
+    quality = [
+        {
+            "system": name,
+            "PESQ": entry["pesq"],
+            "STOI": entry["stoi"],
+            "SI-SDR": entry["si_sdr"],
+            "kMAC/frame": round(entry.get("macs_per_frame", 0) / 1e3, 1) if name != "noisy" else "",
+            "MAC saving": entry.get("mac_saving", ""),
+            "gate usage": entry.get("gate_usage") or "",
+        }
+        for name, entry in evaluation.items()
+    ]
+    tables = {"Quality and cost on the test split": quality, "The papers and us": paper_comparison(evaluation, probes)}
+    notes = [
+        f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers, "
+        "speaker-disjoint cross-validation.",
+    ]
+    with atomic_output_dir(ctx.outs["report"]) as tmp:
+        write_report(tmp, "maskscope: dynamic channel pruning and what its masks know", figures, tables, notes)
+    return {}

@@ -1,0 +1,125 @@
+"""The HTML report renders every figure in a real headless Chromium, with no external links."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from maskscope.masks import MaskLayout, MaskSet
+from maskscope.report import (
+    block_heat_map,
+    mask_raster,
+    paper_comparison,
+    pesq_versus_macs,
+    probes_versus_baselines,
+    score_versus_k,
+    usage_per_block,
+    write_report,
+)
+
+CHROMIUM = shutil.which("chromium") or "chromium"  # Debian's package, installed by `make install`
+TASKS = ("vad", "noise", "f0", "snr")
+
+
+def results() -> tuple[dict, dict, dict, MaskSet]:
+    rng = np.random.default_rng(0)
+    evaluation = {"noisy": {"pesq": 1.3, "stoi": 0.85, "si_sdr": 5.0}}
+    for name, usage in (("dense", None), ("dyncp-25", 0.25), ("dyncp-50", 0.5)):
+        evaluation[name] = {
+            "pesq": 1.6 + (usage or 0.3) / 10,
+            "stoi": 0.86,
+            "si_sdr": 9.0,
+            "macs_per_frame": 662528 * (usage or 1.0),
+            "mac_saving": 1 - (usage or 1.0),
+            "pesq_drop_relative": 0.01,
+            "gate_usage": usage,
+            "gate_usage_per_block": None if usage is None else list(usage + 0.02 * rng.standard_normal(3)),
+        }
+    entry = {
+        "vad_accuracy": 0.9,
+        "noise_accuracy": 0.8,
+        "f0_r2": 0.7,
+        "snr_r2": 0.5,
+        "snr_mae_db": 4.0,
+        "k_bits": 8,
+        "cpu_us_per_frame": dict.fromkeys(TASKS, 0.01),
+    }
+    methods = {
+        "webrtcvad": {"task": "vad", "accuracy": 0.8, "cpu_us_per_frame": 3.0},
+        "harvest": {"task": "f0", "r2": 0.6, "mae": 20.0, "cpu_us_per_frame": 5000.0},
+        "logmel_logreg": {"task": "noise", "accuracy": 0.7, "cpu_us_per_frame": 40.0},
+    }
+    probes = {"dyncp-25": entry, "dyncp-50": entry, "baselines": {"frames": 300, "methods": methods}}
+    curve = {str(k): {"accuracy": 0.5 + k / 100} for k in (2, 4, 8)}
+    regression = {str(k): {"r2": k / 10, "mae": 1.0} for k in (2, 4, 8)}
+    details = {
+        "curve": {"vad": curve, "noise": curve, "f0": regression, "snr": regression},
+        "per_block": {task: list(rng.random(3)) for task in TASKS},
+    }
+    analysis = {"frames": 300, "speakers": 4, "variants": {"dyncp-25": details, "dyncp-50": details}}
+    layout = MaskLayout(blocks=3, hidden=16)
+    keys = pd.DataFrame({"utt_id": ["u1"] * 50 + ["u2"] * 30, "frame": [*range(50), *range(30)]})
+    masks = MaskSet(keys=keys, bits=rng.random((80, layout.bits)) < 0.3, layout=layout)
+    return evaluation, probes, analysis, masks
+
+
+def build(directory: Path) -> Path:
+    evaluation, probes, analysis, masks = results()
+    figures = [
+        mask_raster(masks, "u1"),
+        usage_per_block(evaluation),
+        pesq_versus_macs(evaluation),
+        score_versus_k(analysis),
+        block_heat_map(analysis, "dyncp-25"),
+        probes_versus_baselines(probes, "dyncp-25"),
+    ]
+    tables = {"The papers and us": paper_comparison(evaluation, probes)}
+    write_report(directory, "test report", figures, tables, ["a note"])
+    return directory / "index.html"
+
+
+def rendered_dom(page: Path) -> str:
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={page.parent / 'chromium-profile'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def test_every_figure_renders_in_headless_chromium(tmp_path):
+    page = build(tmp_path)
+    dom = rendered_dom(page)
+    images = re.findall(r"<img[^>]*>", dom)
+    assert len(images) == 6
+    assert all('data-rendered="true"' in image for image in images), images
+
+
+def test_a_broken_figure_is_caught(tmp_path):
+    page = build(tmp_path)
+    text = page.read_text()
+    start = text.index("base64,") + len("base64,")
+    page.write_text(text[:start] + "AAAA" + text[start + 400 :])
+    images = re.findall(r"<img[^>]*>", rendered_dom(page))
+    assert 'data-rendered="false"' in images[0] and 'data-rendered="true"' in images[1]
+
+
+def test_the_page_is_self_contained_and_the_markdown_links_its_figures(tmp_path):
+    page = build(tmp_path)
+    text = page.read_text()
+    assert not re.search(r'(src|href)="(?!data:)', text)
+    summary = (tmp_path / "summary.md").read_text()
+    for name in re.findall(r"\(figures/([\w]+\.png)\)", summary):
+        assert (tmp_path / "figures" / name).stat().st_size > 1000
+    assert "| 93 % |" in summary and "VAD accuracy from masks" in summary
