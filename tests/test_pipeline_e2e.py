@@ -17,9 +17,10 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
-from maskscope.config import PRUNED_VARIANTS, VARIANT_NAMES
+from maskscope.config import GATED_VARIANTS, PRUNED_VARIANTS, VARIANT_NAMES
 from maskscope.framing import frame_count
 from maskscope.io import read_shards
+from maskscope.masks import read_masks
 from maskscope.tracking import dvc_md5
 
 pytestmark = pytest.mark.e2e
@@ -118,6 +119,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
     trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+    dumped = {f"dump_masks@{variant}@{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
         "corpus",
@@ -125,7 +127,10 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
         "mix",
         "labels",
         "evaluate",
+        "baselines",
+        "probes",
         *trained,
+        *dumped,
     }
     labels_run = next(run for run in children if run.data.tags["maskscope.stage"] == "labels")
     assert labels_run.data.tags["input.mix.md5"] == dvc_md5(smoke_repo / "data/mix")
@@ -249,3 +254,30 @@ def test_data_stages_are_bit_reproducible_across_fresh_runs(smoke_repo, tmp_path
         np.array(manifest)
         == np.array(pq.read_table(smoke_repo / "data/corpus/manifest.parquet").column("sha256").to_pylist())
     )
+
+
+def test_masks_are_keyed_frame_for_frame_like_the_labels(smoke_repo):
+    for split in ("valid", "test"):
+        masks = read_masks(smoke_repo / f"data/masks/dyncp-25/{split}")
+        labels = pq.read_table(smoke_repo / f"data/labels/{split}.parquet", columns=["utt_id", "frame"]).to_pandas()
+        assert masks.keys.reset_index(drop=True).equals(labels.astype({"frame": masks.keys["frame"].dtype}))
+        assert masks.bits.shape == (len(labels), masks.layout.blocks * masks.layout.hidden)
+        assert 0.0 < masks.bits.mean() < 1.0
+
+
+def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
+    probes = json.loads((smoke_repo / "metrics/probes.json").read_text())
+    baselines = probes.pop("baselines")
+    assert set(probes) == set(GATED_VARIANTS)
+    for entry in probes.values():
+        for key in ("vad_accuracy", "noise_accuracy", "f0_r2", "snr_r2", "snr_mae_db"):
+            assert np.isfinite(entry[key]), key
+        assert 0.0 <= entry["vad_accuracy"] <= 1.0 and entry["k_bits"] == 24
+        assert set(entry["ops_per_frame"]) == {"vad", "noise", "f0", "snr"}
+    analysis = json.loads((smoke_repo / "data/probes/analysis.json").read_text())
+    assert analysis["frames"] == baselines["frames"]
+    assert {"webrtcvad", "energy", "harvest", "dio", "logmel_logreg"} <= set(baselines["methods"])
+    for method in baselines["methods"].values():
+        assert method["cpu_seconds_per_audio_second"] > 0
+    table = pq.read_table(smoke_repo / "data/probes/dyncp-25-vad.parquet").to_pandas()
+    assert (table["bit"] == -1).sum() == 1 and (table["bit"] >= 0).sum() <= 24

@@ -181,6 +181,22 @@ class EvaluateParams(Section):
     composite: bool = Field(True, description="also compute CSIG/CBAK/COVL")
 
 
+class ProbeParams(Section):
+    splits: list[Literal["train", "valid", "test"]] = Field(
+        ["valid", "test"],
+        min_length=1,
+        description="splits whose masks are probed (the SE model never trained on these)",
+    )
+    utterances: int = Field(
+        80, ge=0, description="mixtures drawn (seeded) from those splits for probes and baselines alike (0: all)"
+    )
+    k_bits: int = Field(200, ge=1, description="mask bits each exported probe keeps (first K on the L1 path)")
+    k_curve: list[int] = Field(
+        [10, 25, 50, 100, 200, 400], min_length=1, description="K values of the score-versus-K curves"
+    )
+    folds: int = Field(4, ge=2, description="speaker-disjoint cross-validation folds")
+
+
 class Params(Section):
     preset: str = Field("default", description="the preset these params came from (informational)")
     seed: int = Field(1234, ge=0, description="base seed; every item's RNG derives from (seed, item id)")
@@ -197,6 +213,7 @@ class Params(Section):
         DEFAULT_VARIANTS, description="the models trained and compared (names are fixed by the pipeline)"
     )
     evaluate: EvaluateParams = EvaluateParams()
+    probes: ProbeParams = ProbeParams()
 
 
 def _format_errors(error: ValidationError, source: str) -> str:
