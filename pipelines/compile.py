@@ -33,7 +33,8 @@ def dvc_stage(entry: Stage) -> dict[str, Any]:
         spec["matrix"] = {axis: list(values) for axis, values in entry.matrix.items()}
     spec["cmd"] = entry.command()
     spec["deps"] = entry.dep_paths
-    spec["params"] = list(entry.params)
+    if entry.params:
+        spec["params"] = list(entry.params)
     outs = [
         {out.path: {"persist": True}} if out.persist else out.path
         for out in entry.outs.values()

@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from maskscope.config import PRUNED_VARIANTS, VARIANT_NAMES
+from maskscope.config import GATED_VARIANTS, PRUNED_VARIANTS, VARIANT_NAMES
+from maskscope.splits import SPLITS
+from maskscope.stages import instance_name
 
 PARAMS_FILE = "params.yaml"
 PACKAGE = "src/maskscope"
@@ -58,7 +60,8 @@ class Stage:
 
     def command(self) -> str:
         """The shell command both tools run ("{axis}" placeholders for a sweep)."""
-        parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE, "--keys", ",".join(self.params)]
+        parts = ["maskscope", "stage", self.name, "--params", PARAMS_FILE]
+        parts += ["--keys", ",".join(self.params)] if self.params else []
         parts += [f"--dep {name}={path}" for name, path in self.deps.items()]
         parts += [f"--out {name}={out.path}" for name, out in self.outs.items()]
         parts += [f"--item {axis}={{{axis}}}" for axis in self.matrix]
@@ -71,8 +74,8 @@ class Stage:
         return [dict(zip(axes, values, strict=True)) for values in itertools.product(*self.matrix.values())]
 
     def instance_name(self, item: dict[str, str]) -> str:
-        """DVC's name for one instance: `train@dense`."""
-        return "@".join([self.name, *item.values()])
+        """DVC's name for one instance: `train@dense`, `dump_masks@dyncp-25-test`."""
+        return instance_name(self.name, item)
 
 
 def fill(template: str, item: dict[str, str]) -> str:
@@ -202,7 +205,62 @@ EVALUATE = Stage(
     resources=Resources(cpus=2, mem_mb=6000),
 )
 
-STAGES = (*STAGES, TRAIN_DENSE, TRAIN, EVALUATE)
+DUMP_MASKS = Stage(
+    name="dump_masks",
+    description="every frame's gates of one DynCP variant on one split, bit-packed, keyed like the labels",
+    deps={"mix": "data/mix", "model": "models/{variant}"},
+    outs={"masks": Out("data/masks/{variant}/{split}")},
+    params=("variants.{variant}",),
+    code=("stages/dump_masks.py", "masks.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
+    resources=Resources(cpus=2, mem_mb=4000),
+    matrix={"variant": GATED_VARIANTS, "split": SPLITS},
+)
+
+PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", *COMMON_CODE)
+
+BASELINES = Stage(
+    name="baselines",
+    description="webrtcvad, energy VAD, WORLD harvest/dio F0, log-mel noise classifier on the probes' frames",
+    deps={"labels": "data/labels", "mix": "data/mix"},
+    outs={"baselines": Out("data/baselines")},
+    params=("seed", "probes.splits", "probes.utterances", "probes.folds", "labels.f0_floor_hz", "labels.f0_ceil_hz"),
+    code=("stages/baselines.py", *PROBE_CODE),
+    resources=Resources(cpus=1, mem_mb=4000),
+)
+
+PROBES = Stage(
+    name="probes",
+    description="linear probes on mask bits (VAD, noise class, F0, SNR): L1-path selection, speaker-disjoint CV",
+    deps={
+        "labels": "data/labels",
+        "baselines": "data/baselines",
+        **{
+            f"masks-{variant}-{split}": f"data/masks/{variant}/{split}"
+            for variant in GATED_VARIANTS
+            for split in SPLITS
+        },
+    },
+    outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
+    params=("seed", "probes"),
+    code=("stages/probes.py", *PROBE_CODE),
+    resources=Resources(cpus=2, mem_mb=8000),
+)
+
+REPORT = Stage(
+    name="report",
+    description="reports/index.html (self-contained, figures inline) and reports/summary.md",
+    deps={
+        "evaluation": "metrics/evaluate.json",
+        "probes": "metrics/probes.json",
+        "analysis": "data/probes",
+        "masks": "data/masks/dyncp-25/test",
+    },
+    outs={"report": Out("reports")},
+    params=(),
+    code=("stages/report.py", "report.py", "masks.py", *COMMON_CODE),
+)
+
+STAGES = (*STAGES, TRAIN_DENSE, TRAIN, EVALUATE, DUMP_MASKS, BASELINES, PROBES, REPORT)
 
 
 def stage(name: str) -> Stage:

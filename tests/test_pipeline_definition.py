@@ -85,7 +85,7 @@ def test_dvc_and_snakemake_run_the_same_stages():
 def test_every_dep_of_a_stage_is_a_source_file_or_another_stages_output():
     produced = {fill(out.path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()}
     for stage in STAGES:
-        for path in stage.deps.values():
+        for path in {fill(dep, item) for dep in stage.deps.values() for item in stage.instances()}:
             assert path in produced or (ROOT / path).is_file(), f"{stage.name} reads {path}, which nothing provides"
         for path in stage.code_paths:
             assert (ROOT / path).is_file(), f"{stage.name} lists missing code {path}"

@@ -119,7 +119,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
     trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
-    dumped = {f"dump_masks@{variant}@{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
+    dumped = {f"dump_masks@{variant}-{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
         "corpus",
@@ -129,6 +129,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
         "evaluate",
         "baselines",
         "probes",
+        "report",
         *trained,
         *dumped,
     }

@@ -174,6 +174,7 @@ DEFAULT_VARIANTS = {
 
 VARIANT_NAMES = tuple(DEFAULT_VARIANTS)
 PRUNED_VARIANTS = VARIANT_NAMES[1:]  # trained by the `train` sweep, after `train_dense`
+GATED_VARIANTS = tuple(name for name, variant in DEFAULT_VARIANTS.items() if variant.kind == "dyncp")
 
 
 class EvaluateParams(Section):

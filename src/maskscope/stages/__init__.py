@@ -62,6 +62,11 @@ class StageContext:
     log_step: Callable[[dict[str, float], int], None] = lambda metrics, step: None  # per-step metrics to MLflow
 
 
+def instance_name(stage: str, items: dict[str, str]) -> str:
+    """DVC's name for one instance of a sweep: `train@dyncp-25`, `dump_masks@dyncp-25-test`."""
+    return f"{stage}@{'-'.join(items.values())}" if items else stage
+
+
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     result = {}
     for pair in pairs:
@@ -95,7 +100,7 @@ def run_stage(
     module = importlib.import_module(f"maskscope.stages.{name}")
     data_slice = params_slice(params, keys)
     items = items or {}
-    run_name = "@".join([name, *items.values()])
+    run_name = instance_name(name, items)
     with stage_run(run_name, data_slice, deps, params.preset) as tracker:
         context = StageContext(ParamsView(data_slice, name), deps, outs, workers, items, tracker.log_step)
         metrics = module.run(context)
