@@ -209,7 +209,9 @@ def paper_comparison(evaluation: dict[str, Any], probes: dict[str, Any]) -> list
             "0.86",
             f"{probe['f0_r2']:.3f}",
             _versus(probe["f0_r2"], 0.86)
-            + " Truth is WORLD harvest on clean speech, scored on voiced frames of speakers unseen by the probe.",
+            + " Truth is WORLD harvest on clean speech, scored on voiced frames of speakers unseen by the probe."
+            " Our gates come from a rank-16 predictor, so each block's 256 gates carry at most 16 dimensions"
+            " per frame; a linear read-out of pitch may not survive that (a hypothesis, not yet tested).",
         ),
     ]
     return [{"quantity": q, "paper": paper, "ours": value, "difference": why} for q, paper, value, why in rows]

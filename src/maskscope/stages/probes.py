@@ -32,7 +32,9 @@ from maskscope.probes import (
 )
 from maskscope.stages import StageContext
 
-BLOCK_FOLDS = 2  # the per-block map fits 9 probes per task: two speaker-disjoint folds keep it affordable
+# The per-block map fits nine probes per task: two speaker-disjoint folds on a subsample keep it affordable.
+BLOCK_FOLDS = 2
+BLOCK_FRAMES = 8000
 
 
 def aligned_bits(masks: list[MaskSet], labels: pd.DataFrame, origin: str) -> np.ndarray:
@@ -71,7 +73,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 x, groups = bits[rows], groups_all[rows]
                 curve = score_curve(x, target, groups, task.kind, ks, settings.folds)
                 details["curve"][task.name] = {str(k): curve[k] for k in ks}
-                details["per_block"][task.name] = block_scores(x, target, groups, task.kind, layout.blocks, BLOCK_FOLDS)
+                details["per_block"][task.name] = block_scores(
+                    x, target, groups, task.kind, layout.blocks, BLOCK_FOLDS, BLOCK_FRAMES
+                )
                 exported = export_probe(x, target, task, settings.k_bits, classes)
                 write_parquet_table(exported.table(layout.hidden), tmp / f"{variant}-{task.name}.parquet")
                 open_fraction = float(x[:, exported.bits].mean())
