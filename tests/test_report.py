@@ -11,16 +11,7 @@ import numpy as np
 import pandas as pd
 
 from maskscope.masks import MaskLayout, MaskSet
-from maskscope.report import (
-    block_heat_map,
-    mask_raster,
-    paper_comparison,
-    pesq_versus_macs,
-    probes_versus_baselines,
-    score_versus_k,
-    usage_per_block,
-    write_report,
-)
+from maskscope.report import paper_comparison, standard_figures, write_report
 
 CHROMIUM = shutil.which("chromium") or "chromium"  # Debian's package, installed by `make install`
 TASKS = ("vad", "noise", "f0", "snr")
@@ -70,14 +61,7 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
 
 def build(directory: Path) -> Path:
     evaluation, probes, analysis, masks = results()
-    figures = [
-        mask_raster(masks, "u1"),
-        usage_per_block(evaluation),
-        pesq_versus_macs(evaluation),
-        score_versus_k(analysis),
-        block_heat_map(analysis, "dyncp-25"),
-        probes_versus_baselines(probes, "dyncp-25"),
-    ]
+    figures = standard_figures(evaluation, probes, analysis, masks, "dyncp-25")
     tables = {"The papers and us": paper_comparison(evaluation, probes)}
     write_report(directory, "test report", figures, tables, ["a note"])
     return directory / "index.html"

@@ -217,6 +217,20 @@ def paper_comparison(evaluation: dict[str, Any], probes: dict[str, Any]) -> list
     return [{"quantity": q, "paper": paper, "ours": value, "difference": why} for q, paper, value, why in rows]
 
 
+def standard_figures(
+    evaluation: dict[str, Any], probes: dict[str, Any], analysis: dict[str, Any], masks: MaskSet, focus: str
+) -> list[Figure]:
+    """The report's figures, in page order; the raster shows the first utterance of `masks`."""
+    return [
+        mask_raster(masks, str(masks.keys["utt_id"].iloc[0])),
+        usage_per_block(evaluation),
+        pesq_versus_macs(evaluation),
+        score_versus_k(analysis),
+        block_heat_map(analysis, focus),
+        probes_versus_baselines(probes, focus),
+    ]
+
+
 Tables = dict[str, list[dict[str, Any]]]
 
 

@@ -7,16 +7,7 @@ from typing import Any
 
 from maskscope.io import atomic_output_dir
 from maskscope.masks import read_masks
-from maskscope.report import (
-    block_heat_map,
-    mask_raster,
-    paper_comparison,
-    pesq_versus_macs,
-    probes_versus_baselines,
-    score_versus_k,
-    usage_per_block,
-    write_report,
-)
+from maskscope.report import paper_comparison, standard_figures, write_report
 from maskscope.stages import StageContext
 
 FOCUS = "dyncp-25"  # the variant the papers' headline numbers are about
@@ -27,16 +18,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     evaluation = json.loads(deps["evaluation"].read_text())
     probes = json.loads(deps["probes"].read_text())
     analysis = json.loads((deps["analysis"] / "analysis.json").read_text())
-    masks = read_masks(deps["masks"])
-    utt_id = str(masks.keys["utt_id"].iloc[0])
-    figures = [
-        mask_raster(masks, utt_id),
-        usage_per_block(evaluation),
-        pesq_versus_macs(evaluation),
-        score_versus_k(analysis),
-        block_heat_map(analysis, FOCUS),
-        probes_versus_baselines(probes, FOCUS),
-    ]
+    figures = standard_figures(evaluation, probes, analysis, read_masks(deps["masks"]), FOCUS)
     quality = [
         {
             "system": name,
