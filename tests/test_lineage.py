@@ -41,9 +41,21 @@ LOCK = {
 }
 
 
+PIPELINE = {
+    "stages": {
+        "corpus": {"cmd": "c"},
+        "mix": {"cmd": "m"},
+        "train": {"matrix": {"variant": ["dyncp-25"]}, "cmd": "t"},
+        "probes": {"cmd": "p"},
+    }
+}
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(LOCK))
+    stale = {"cmd": "old", "outs": [{"path": "data/mix", "md5": "stale.dir"}]}  # a stage dvc.yaml no longer has
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({**LOCK, "stages": {"old_mix": stale, **LOCK["stages"]}}))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(PIPELINE))
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/probes.json").write_text(json.dumps({"dyncp-25": {"vad_accuracy": 0.91}}))
     monkeypatch.chdir(tmp_path)

@@ -7,6 +7,7 @@ two and walks upstream to the sources.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -49,9 +50,22 @@ class Lineage:
 
 
 def read_lock(path: Path = LOCK_FILE) -> dict[str, dict[str, Any]]:
+    """The stages of dvc.lock that dvc.yaml (beside it) still defines: DVC keeps entries of removed
+    stages in the lock, and those must not be mistaken for the producer of an output."""
     if not Path(path).exists():
         raise LineageError(f"{path}: missing; run the pipeline (make repro) before tracing a result")
-    return yaml.safe_load(Path(path).read_text())["stages"]
+    stages = yaml.safe_load(Path(path).read_text())["stages"]
+    pipeline = Path(path).with_name("dvc.yaml")
+    if not pipeline.exists():
+        return stages
+    defined = set()
+    for name, spec in yaml.safe_load(pipeline.read_text())["stages"].items():
+        matrix = spec.get("matrix")
+        if matrix:
+            defined |= {f"{name}@{'-'.join(map(str, combo))}" for combo in itertools.product(*matrix.values())}
+        else:
+            defined.add(name)
+    return {name: entry for name, entry in stages.items() if name in defined}
 
 
 def _links(lock: dict[str, dict[str, Any]]) -> dict[str, Link]:
