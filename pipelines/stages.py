@@ -216,12 +216,12 @@ DUMP_MASKS = Stage(
     matrix={"variant": GATED_VARIANTS, "split": SPLITS},
 )
 
-PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", *COMMON_CODE)
+PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", "splits.py", *COMMON_CODE)
 
 BASELINES = Stage(
     name="baselines",
     description="webrtcvad, energy VAD, WORLD harvest/dio F0, log-mel noise classifier on the probes' frames",
-    deps={"labels": "data/labels", "mix": "data/mix"},
+    deps={"corpus": "data/corpus", "labels": "data/labels", "mix": "data/mix"},
     outs={"baselines": Out("data/baselines")},
     params=("seed", "probes.splits", "probes.utterances", "probes.folds", "labels.f0_floor_hz", "labels.f0_ceil_hz"),
     code=("stages/baselines.py", *PROBE_CODE),
@@ -232,6 +232,7 @@ PROBES = Stage(
     name="probes",
     description="linear probes on mask bits (VAD, noise class, F0, SNR): L1-path selection, speaker-disjoint CV",
     deps={
+        "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
         "labels": "data/labels",
         "baselines": "data/baselines",
         **{

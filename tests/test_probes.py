@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from maskscope.probes import (
     TASKS,
     export_probe,
     fit_probe,
+    frame_families,
     l1_ranking,
     score_curve,
     speaker_folds,
@@ -77,7 +80,7 @@ def test_folds_never_put_a_speaker_on_both_sides():
     assert len(folds) == 5
     for fit, held_out in folds:
         assert not set(groups[fit]) & set(groups[held_out])
-    with pytest.raises(ValueError, match="at least 2 speakers"):
+    with pytest.raises(ValueError, match="at least 2 voice families"):
         speaker_folds(np.array(["a"] * 10), 5)
 
 
@@ -123,3 +126,34 @@ def test_operation_count_is_additions_of_open_weights_plus_the_decision():
     exported = export_probe(bits, noise, task("noise"), 10, classes)
     assert exported.ops_per_frame() == 3 * 10 + 2
     assert exported.ops_per_frame(0.5) == 3 * 5 + 2
+
+
+def test_two_noise_classes_give_a_two_row_table_whose_argmax_is_the_probe():
+    bits, labels = synthetic(2)
+    two = labels[labels["noise_class"] != "rain"].reset_index(drop=True)
+    rows = (labels["noise_class"] != "rain").to_numpy()
+    noise, classes = task_target(two, task("noise"))
+    assert classes == ["hum", "pink"]
+    exported = export_probe(bits[rows], noise, task("noise"), 6, classes)
+    assert exported.weights.shape == (2, 6)
+    probe = fit_probe(bits[rows][:, exported.bits], noise, "multiclass")
+    predicted = exported.predict(bits[rows])
+    assert np.array_equal(predicted, probe.predict(bits[rows][:, exported.bits].astype(np.float32)))
+    assert np.mean(predicted == noise) > 0.9  # both classes are predicted, not always the first
+    assert set(exported.table(hidden=20)["output"]) == {"hum", "pink"}
+
+
+def test_folds_keep_the_voices_of_one_family_together(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    speakers = {"kal": "awb", "awb_cg": "awb", "slt": "slt", "slt_hts": "slt", "p226": "p226", "p287": "p287"}
+    manifest = pa.table({"speaker": list(speakers), "family": list(speakers.values())})
+    pq.write_table(manifest, corpus / "manifest.parquet")
+    labels = pd.DataFrame({"speaker": np.repeat(list(speakers), 50)})
+    groups = frame_families(labels, corpus)
+    for fit, held_out in speaker_folds(groups, 4):
+        fit_speakers, held_speakers = set(labels["speaker"][fit]), set(labels["speaker"][held_out])
+        for one, other in (("kal", "awb_cg"), ("slt", "slt_hts")):
+            assert not ({one, other} & fit_speakers and {one, other} & held_speakers)
+    with pytest.raises(ValueError, match=r"manifest\.parquet.*'ghost'"):
+        frame_families(pd.DataFrame({"speaker": ["ghost"]}), corpus)

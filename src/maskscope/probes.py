@@ -3,8 +3,8 @@
 Every probe is linear in the 0/1 bits, so one prediction is the bias plus the weights of the
 selected gates that are open in that frame: a handful of additions. Bits are selected along the
 L1 (lasso) path: LARS on the fitting frames, the order in which bits enter the path, K first.
-Scores are speaker-disjoint: folds group frames by speaker, and selection and fitting see only
-the fitting folds.
+Scores are speaker-disjoint: folds group frames by voice family (the human behind TTS voices, a
+real speaker alone), and selection and fitting see only the fitting folds.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression, Ridge, lars_path_gram
 from sklearn.model_selection import GroupKFold
 
 from maskscope.seeding import item_seed
+from maskscope.splits import speaker_families
 
 Kind = Literal["binary", "multiclass", "regression"]
 
@@ -110,11 +111,21 @@ def main_score(kind: Kind) -> str:
     return "r2" if kind == "regression" else "accuracy"
 
 
+def frame_families(labels: pd.DataFrame, corpus_dir: Path) -> np.ndarray:
+    """The voice family of each label row's speaker: TTS voices built from one human share a
+    timbre, so cross-validation keeps them on one side like the splits do."""
+    families = speaker_families(corpus_dir)
+    unknown = sorted(set(labels["speaker"]) - set(families))
+    if unknown:
+        raise ValueError(f"{corpus_dir}/manifest.parquet: speakers {unknown[:5]} of the labels are not in the corpus")
+    return labels["speaker"].map(families).to_numpy()
+
+
 def speaker_folds(groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit, score) row indices with no speaker on both sides."""
+    """(fit, score) row indices with no group (voice family) on both sides."""
     n_groups = len(np.unique(groups))
     if n_groups < 2:
-        raise ValueError(f"speaker-disjoint cross-validation needs at least 2 speakers, got {n_groups}")
+        raise ValueError(f"speaker-disjoint cross-validation needs at least 2 voice families, got {n_groups}")
     return list(GroupKFold(n_splits=min(folds, n_groups)).split(np.zeros(len(groups)), groups=groups))
 
 
@@ -208,6 +219,10 @@ def export_probe(bits: np.ndarray, target: np.ndarray, task: Task, k: int, class
     probe = fit_probe(bits[:, selected], target, task.kind)
     weights = np.atleast_2d(probe.coef_).astype(np.float64)
     bias = np.atleast_1d(probe.intercept_).astype(np.float64)
+    if task.kind == "multiclass" and len(weights) == 1:
+        # Two classes: one logit for the second class; a zero row for the first keeps argmax exact.
+        weights = np.vstack([np.zeros_like(weights), weights])
+        bias = np.concatenate([[0.0], bias])
     return ExportedProbe(task.name, task.kind, selected, weights, bias, classes)
 
 

@@ -60,6 +60,12 @@ def listed_splits(speakers: Iterable[str], valid: Iterable[str], test: Iterable[
     return {speaker: "valid" if speaker in valid else "test" if speaker in test else "train" for speaker in speakers}
 
 
+def speaker_families(corpus_dir: Path) -> dict[str, str]:
+    """Each speaker's family in a corpus built by the `corpus` stage (a real speaker is its own)."""
+    manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "family"]).to_pylist()
+    return {row["speaker"]: row["family"] for row in manifest}
+
+
 def speaker_splits(corpus_dir: Path, seed: int, settings: Any) -> dict[str, str]:
     """The split of every speaker in a corpus built by the `corpus` stage, per the `splits` params."""
     manifest = pq.read_table(corpus_dir / "manifest.parquet", columns=["speaker", "family", "kind"]).to_pylist()

@@ -26,7 +26,7 @@ from maskscope.baselines import (
 )
 from maskscope.framing import FRAMES_PER_SECOND
 from maskscope.io import atomic_output_dir, read_shards
-from maskscope.probes import TASKS, probe_labels, scores, speaker_folds, task_rows, task_target
+from maskscope.probes import TASKS, frame_families, probe_labels, scores, speaker_folds, task_rows, task_target
 from maskscope.stages import StageContext
 
 
@@ -59,7 +59,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             outputs[name].append(np.asarray(result.value)[:frames])
             cpu[name] += result.cpu_seconds
     features = {name: np.concatenate(values) for name, values in outputs.items()}
-    groups = labels["speaker"].to_numpy()
+    groups = frame_families(labels, deps["corpus"])
     tasks = {task.name: task for task in TASKS}
     vad, _ = task_target(labels, tasks["vad"])
     results: dict[str, Any] = {}

@@ -24,6 +24,7 @@ from maskscope.probes import (
     TASKS,
     block_scores,
     export_probe,
+    frame_families,
     main_score,
     probe_labels,
     score_curve,
@@ -55,10 +56,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     settings = params.probes
     ks = sorted(set(settings.k_curve) | {settings.k_bits})
     labels = probe_labels(deps["labels"], list(settings.splits), params.seed, settings.utterances)
-    groups_all = labels["speaker"].to_numpy()
+    groups_all = frame_families(labels, deps["corpus"])
     baselines = json.loads((deps["baselines"] / "baselines.json").read_text())
     metrics: dict[str, Any] = {}
-    report: dict[str, Any] = {"frames": len(labels), "speakers": len(set(groups_all)), "variants": {}}
+    speakers, families = labels["speaker"].nunique(), len(set(groups_all))
+    report: dict[str, Any] = {"frames": len(labels), "speakers": speakers, "families": families, "variants": {}}
     with atomic_output_dir(ctx.outs["probes"]) as tmp:
         for variant in masked_variants(deps):
             masks = [read_masks(deps[f"masks-{variant}-{split}"]) for split in settings.splits]
