@@ -3,10 +3,12 @@
     python archive_server.py ROOT PORT_FILE LOG_FILE BEHAVIOUR_JSON LIFETIME_SECONDS
 
 Serves files of ROOT by name with HTTP Range support. BEHAVIOUR_JSON maps a file name to
-{"fail_first": N} (answer 500 to the first N requests) and/or {"cut_after": BYTES} (the first
-full-body answer stops after BYTES and drops the connection). Every request is logged as a JSON
-line (path, range header, status, body bytes sent). The process exits by itself after
-LIFETIME_SECONDS, so a crashed test never leaves it behind.
+{"fail_first": N} (answer 500 to the first N requests), {"cut_after": BYTES} (the first
+full-body answer stops after BYTES and drops the connection), {"range_cap": BYTES} (a range
+answer holds at most BYTES, as some CDNs do), {"ignore_range": true} (answer every request with
+the whole file) and/or {"range_shift": BYTES} (a range answer starts BYTES before what was
+asked). Every request is logged as a JSON line (path, range header, status, body bytes sent).
+The process exits by itself after LIFETIME_SECONDS, so a crashed test never leaves it behind.
 """
 
 from __future__ import annotations
@@ -59,8 +61,16 @@ class Handler(BaseHTTPRequestHandler):
         data = path.read_bytes()
         start = 0
         requested = self.headers.get("Range")
-        if requested and requested.startswith("bytes=") and requested.endswith("-"):
-            start = int(requested[len("bytes=") : -1])
+        end = len(data)
+        if (
+            requested
+            and requested.startswith("bytes=")
+            and requested.endswith("-")
+            and not behaviour.get("ignore_range")
+        ):
+            start = max(0, int(requested[len("bytes=") : -1]) - behaviour.get("range_shift", 0))
+            if "range_cap" in behaviour:
+                end = min(end, start + behaviour["range_cap"])
             if start >= len(data):
                 self._log(416, 0)
                 self.send_response(416)
@@ -68,11 +78,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            status = 206
+            self.send_response(status)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         else:
-            self.send_response(200)
-        body = data[start:]
+            status = 200
+            self.send_response(status)
+        body = data[start:end]
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
@@ -84,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)  # drop it mid-body, as a broken link would
             return
-        self._log(206 if start else 200, len(body))
+        self._log(status, len(body))
         self.wfile.write(body)
 
 

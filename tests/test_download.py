@@ -6,6 +6,7 @@ import hashlib
 import json
 import socket
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,13 @@ from maskscope.download import (
 )
 
 SIZE = 3_000_000
+
+
+def free_port() -> int:
+    """A port nobody listens on: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -126,25 +134,30 @@ def test_a_missing_file_is_not_retried(served, archive_server, tmp_path):
 
 def test_no_network_fails_fast_and_says_how_to_place_the_archive(served, tmp_path):
     _, archive = served
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with pytest.raises(NoNetworkError) as failure:
-        fetch(archive, tmp_path / "dest", mirror=f"http://127.0.0.1:{port}", backoff_seconds=5.0)
+        fetch(archive, tmp_path / "dest", mirror=f"http://127.0.0.1:{free_port()}", backoff_seconds=5.0)
     message = str(failure.value)
     assert "place it as" in message and str(tmp_path / "dest" / archive.name) in message and archive.md5 in message
 
 
+def unpublished_table(path: Path, name: str) -> Path:
+    entry = {"name": name, "url": f"https://example.invalid/{name}", "size": None, "md5": None, "checksum": None}
+    path.write_text(json.dumps({"vbd": {"title": "t", "licence": "l", "archives": [entry]}}))
+    return path
+
+
 def test_a_checksum_is_recorded_on_first_download_and_enforced_after(served, archive_server, tmp_path):
     root, archive = served
+    with zipfile.ZipFile(root / archive.name, "w") as built:  # a real archive this time
+        built.writestr("clean_testset_wav/p232_001.wav", b"RIFF" + bytes(5000))
+    data = (root / archive.name).read_bytes()
     url, _ = archive_server(root)
-    table = tmp_path / "archives.json"
-    unpublished = {"name": archive.name, "url": archive.url, "size": None, "md5": None, "checksum": None}
-    table.write_text(json.dumps({"vbd": {"title": "t", "licence": "l", "archives": [unpublished]}}))
+    table = unpublished_table(tmp_path / "archives.json", archive.name)
     rows = download_corpus(table, "vbd", tmp_path / "dest", mirror=url)
-    assert rows == [{"corpus": "vbd", "name": archive.name, "size": SIZE, "md5": archive.md5}]
+    md5 = hashlib.md5(data).hexdigest()
+    assert rows == [{"corpus": "vbd", "name": archive.name, "size": len(data), "md5": md5}]
     (recorded,) = load_table(table)["vbd"]
-    assert (recorded.md5, recorded.size, recorded.checksum) == (archive.md5, SIZE, "recorded")
+    assert (recorded.md5, recorded.size, recorded.checksum) == (md5, len(data), "recorded")
     with open(tmp_path / "dest" / archive.name, "r+b") as handle:  # bit rot in the kept copy
         handle.write(b"\0\0\0")
     with pytest.raises(ChecksumError, match="present but wrong"):
@@ -172,3 +185,54 @@ def test_the_download_command_fetches_a_corpus_and_reports_each_archive(served, 
     assert f"{archive.name}: {SIZE} bytes, md5 {archive.md5}" in result.stdout
     unknown = subprocess.run([*command[:2], "librispeech", *command[3:]], capture_output=True, text=True)
     assert unknown.returncode == 2 and "knows no corpus 'librispeech'" in unknown.stderr
+
+
+def test_an_unpublished_download_that_is_no_archive_is_deleted_and_not_recorded(served, archive_server, tmp_path):
+    root, archive = served  # random bytes, e.g. a portal's error page instead of the zip
+    url, _ = archive_server(root)
+    table = unpublished_table(tmp_path / "archives.json", archive.name)
+    before = table.read_text()
+    with pytest.raises(DownloadError, match=f"{archive.name}.*neither a zip nor a tar.*no checksum was recorded"):
+        download_corpus(table, "vbd", tmp_path / "dest", mirror=url)
+    assert table.read_text() == before
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [{"range_cap": 700_000}, {"ignore_range": True}, {"range_shift": 4096}],
+    ids=["capped-ranges", "range-ignored", "misaligned-range"],
+)
+def test_resume_survives_servers_that_bend_range_requests(behaviour, served, archive_server, tmp_path):
+    root, archive = served
+    url, log = archive_server(root, {archive.name: {"cut_after": 1_000_000, **behaviour}})
+    path, md5 = fetch(archive, tmp_path / "dest", mirror=url, retries=10, backoff_seconds=0.01)
+    assert md5 == archive.md5 and path.read_bytes() == (root / archive.name).read_bytes()
+    statuses = [entry["status"] for entry in log()]
+    if "range_cap" in behaviour:  # the part grows by one capped range per request, none re-fetched
+        assert statuses[1:] == [206] * (len(statuses) - 1) and len(statuses) == 1 + -(-(SIZE - 1_000_000) // 700_000)
+        assert sum(entry["sent"] for entry in log()[1:]) <= SIZE - 1_000_000 + 65_536
+    else:  # a whole file, or a misaligned range discarded: the part is rebuilt, never spliced
+        assert statuses[-1] == 200
+
+
+def test_a_server_lost_after_a_broken_transfer_is_retried_and_the_part_kept(served, archive_server, tmp_path):
+    root, archive = served
+    url, log = archive_server(root, {archive.name: {"cut_after": 1_000_000}}, lifetime=1.5)
+    # The first try is cut at 1 MB; by the second the server has exited and refuses connections.
+    with pytest.raises(DownloadError, match="gave up after 2 tries") as failure:
+        fetch(archive, tmp_path / "dest", mirror=url, retries=2, backoff_seconds=3.0)
+    assert not isinstance(failure.value, NoNetworkError)
+    assert len(log()) == 1
+    part = tmp_path / "dest" / f".{archive.name}.part"
+    assert 0 < part.stat().st_size <= 1_000_000  # kept for the next run to resume
+
+
+def test_a_part_from_an_earlier_run_does_not_delay_the_no_network_error(served, tmp_path):
+    root, archive = served
+    part = tmp_path / "dest" / f".{archive.name}.part"
+    part.parent.mkdir()
+    part.write_bytes((root / archive.name).read_bytes()[:500_000])
+    with pytest.raises(NoNetworkError, match="place it as"):
+        fetch(archive, tmp_path / "dest", mirror=f"http://127.0.0.1:{free_port()}", retries=5, backoff_seconds=5.0)
+    assert part.stat().st_size == 500_000

@@ -113,3 +113,23 @@ def test_a_corrupt_archive_is_named(tmp_path):
     path.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(ExtractionError, match=r"a\.zip"):
         safe_extract(path, tmp_path / "out")
+
+
+def test_a_damaged_entry_is_named_and_nothing_is_kept(tmp_path):
+    data = bytes(range(256)) * 400
+    archive = make_zip(tmp_path / "a.zip", [("top/ok.txt", b"fine"), ("top/ch01.wav", data)])
+    raw = bytearray(archive.read_bytes())
+    start = raw.index(b"top/ch01.wav") + len("top/ch01.wav")  # the local header's name, then the body
+    raw[start + 20 : start + 60] = bytes(40)  # flip bytes inside the compressed body: bad CRC or stream
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(ExtractionError, match=r"a\.zip: entry 'top/ch01\.wav' is damaged"):
+        safe_extract(archive, tmp_path / "out")
+    assert nothing_written(tmp_path, tmp_path / "out")
+
+
+def test_a_failing_write_is_not_blamed_on_the_archive(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", [("top/ch01.wav", b"x" * 100)])
+    (tmp_path / "blocked").write_text("a file where a directory is needed")
+    with pytest.raises(OSError) as failure:
+        safe_extract(archive, tmp_path / "blocked" / "out")
+    assert not isinstance(failure.value, ExtractionError)

@@ -71,7 +71,7 @@ def test_demand_noises_are_cut_in_time_per_split(tmp_path):
     resampled = resample(cafe, 48_000)
     assert resampled.size == n
     np.testing.assert_allclose(stored[("train", "SCAFE")], quantize_pcm16(resampled[: int(0.6 * n)]), atol=TWO_LSB)
-    assert not list((tmp_path / "data").glob(".unpack*"))
+    assert not list((tmp_path / "data").glob(".*tmp-*"))  # no scratch or temporary left
 
 
 def test_a_missing_demand_archive_names_the_file_and_the_fix(tmp_path):
@@ -80,6 +80,25 @@ def test_a_missing_demand_archive_names_the_file_and_the_fix(tmp_path):
     (tmp_path / "demand").mkdir()
     with pytest.raises(MissingInputError, match=r"TBUS_16k\.zip.*download\.corpora"):
         demand_recording(tmp_path, "TBUS", tmp_path / "out")
+    with pytest.raises(MissingInputError, match=r"SCAFE_48k\.zip"):  # published only at 48 kHz
+        demand_recording(tmp_path, "SCAFE", tmp_path / "out")
+
+
+def test_a_scratch_left_by_a_killed_run_goes_when_the_output_is_next_claimed(tmp_path):
+    from maskscope.io import atomic_output_dir
+    from maskscope.real_corpora import unpacked
+
+    archive = tmp_path / "DKITCHEN_16k.zip"
+    demand_archive(archive, "DKITCHEN", 16_000, 3)
+    output = tmp_path / "data" / "noises"
+    with unpacked(archive, output) as root:
+        scratch = root.parent
+        assert scratch.parent == output.parent and (root / "DKITCHEN" / "ch01.wav").is_file()
+        killed = scratch.parent / (scratch.name + "-killed")  # named like the scratch of a killed run
+        killed.mkdir()
+    assert killed.is_dir() and not scratch.exists()
+    with atomic_output_dir(output):
+        assert not killed.exists()
 
 
 def test_vbd_log_lines_are_parsed_and_a_bad_line_is_named(tmp_path):

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import requests
 from tqdm import tqdm
 
 from maskscope.errors import MaskscopeError
+from maskscope.extract import ExtractionError, readable_archive
 from maskscope.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -123,8 +125,19 @@ def _is_unreachable(error: requests.ConnectionError) -> bool:
     )
 
 
+def _content_range(value: str) -> tuple[int, int | None] | None:
+    """(first byte, total size or None) of a `Content-Range: bytes first-last/total` header."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", value.strip())
+    if match is None:
+        return None
+    return int(match[1]), None if match[3] == "*" else int(match[3])
+
+
 def _transfer(session: requests.Session, url: str, part: Path, archive: Archive, timeout: float) -> None:
-    """One request: continue `part` from its current size (HTTP Range) or start it afresh."""
+    """One request: continue `part` from its current size (HTTP Range) or start it afresh.
+
+    Returns only when `part` holds as many bytes as the server said the file has; a short answer
+    (a dropped connection, a server that caps ranges) is transient and the next try resumes."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
@@ -135,16 +148,25 @@ def _transfer(session: requests.Session, url: str, part: Path, archive: Archive,
                 raise _Transient(f"HTTP {response.status_code} from {url}")
             if response.status_code >= 400:
                 raise DownloadError(f"{url}: the server answered HTTP {response.status_code}; check the address")
-            resumed = response.status_code == 206 and response.headers.get("Content-Range", "").startswith(
-                f"bytes {offset}-"
-            )
-            start = offset if resumed else 0
-            length = response.headers.get("Content-Length")
-            total = start + int(length) if length is not None else archive.size
-            if archive.size is not None and total is not None and total != archive.size:
+            if response.status_code == 206:
+                served = _content_range(response.headers.get("Content-Range", ""))
+                if served is None or served[0] != offset:
+                    # Appending a range that does not start where the part ends would corrupt it.
+                    part.unlink(missing_ok=True)
+                    raise _Transient(
+                        f"{url} answered the request for bytes {offset}- with Content-Range "
+                        f"'{response.headers.get('Content-Range')}'; starting afresh"
+                    )
+                start, total = offset, served[1]
+            else:  # the whole file, whatever was asked
+                start = 0
+                length = response.headers.get("Content-Length")
+                total = int(length) if length is not None else None
+            total = archive.size if total is None else total
+            if archive.size is not None and total != archive.size:
                 raise ChecksumError(f"{archive.name}: the server offers {total} bytes, the table says {archive.size}")
             with (
-                open(part, "ab" if resumed else "wb") as handle,
+                open(part, "ab" if start else "wb") as handle,
                 tqdm(
                     total=total,
                     initial=start,
@@ -164,6 +186,9 @@ def _transfer(session: requests.Session, url: str, part: Path, archive: Archive,
         raise _Transient(f"connection to {url} failed: {error}") from error
     except (requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
         raise _Transient(f"transfer from {url} broke off: {error}") from error
+    received = part.stat().st_size
+    if total is not None and received < total:
+        raise _Transient(f"{url} sent {received} of {total} bytes")
 
 
 def fetch(
@@ -189,25 +214,27 @@ def fetch(
         return target, md5
     part = destination / f".{archive.name}.part"
     url = archive.address(mirror)
-    session = requests.Session()
-    for attempt in range(1, retries + 1):
-        try:
-            _transfer(session, url, part, archive, timeout_seconds)
-            break
-        except NoNetworkError as error:
-            raise NoNetworkError(f"{error}. No network? {_manual_placement_hint(archive, target)}") from None
-        except _Transient as error:
-            if attempt == retries:
-                raise DownloadError(
-                    f"{archive.name}: gave up after {retries} tries ({error}); the {_size(part)} already fetched "
-                    f"stay in {part} and the next run resumes from there"
-                ) from None
-            delay = backoff_seconds * 2 ** (attempt - 1)
-            log.warning("%s: %s; try %d of %d in %.1f s", archive.name, error, attempt + 1, retries, delay)
-            time.sleep(delay)
-        except ChecksumError:
-            part.unlink(missing_ok=True)
-            raise
+    reached = False  # once the server has answered, losing it again is worth another try
+    with requests.Session() as session:
+        for attempt in range(1, retries + 1):
+            try:
+                _transfer(session, url, part, archive, timeout_seconds)
+                break
+            except (_Transient, NoNetworkError) as error:
+                if isinstance(error, NoNetworkError) and not reached:
+                    raise NoNetworkError(f"{error}. No network? {_manual_placement_hint(archive, target)}") from None
+                reached = True
+                if attempt == retries:
+                    raise DownloadError(
+                        f"{archive.name}: gave up after {retries} tries ({error}); the {_size(part)} already "
+                        f"fetched stay in {part} and the next run resumes from there"
+                    ) from None
+                delay = backoff_seconds * 2 ** (attempt - 1)
+                log.warning("%s: %s; try %d of %d in %.1f s", archive.name, error, attempt + 1, retries, delay)
+                time.sleep(delay)
+            except ChecksumError:
+                part.unlink(missing_ok=True)
+                raise
     try:
         md5 = verify(part, archive)
     except ChecksumError as error:
@@ -235,6 +262,12 @@ def download_corpus(
     for archive in corpus_archives(table_path, corpus):
         path, md5 = fetch(archive, destination, mirror, retries, backoff_seconds, timeout_seconds)
         if archive.md5 is None:
+            # Nothing to check it against: at least it must be an archive (not, say, an error page).
+            try:
+                readable_archive(path)
+            except ExtractionError as error:
+                path.unlink()
+                raise DownloadError(f"{error}; it was deleted and no checksum was recorded") from None
             record_checksum(table_path, corpus, archive, path.stat().st_size, md5)
         rows.append({"corpus": corpus, "name": archive.name, "size": path.stat().st_size, "md5": md5})
     return rows

@@ -12,8 +12,9 @@ from __future__ import annotations
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -95,27 +96,47 @@ def check_entries(entries: list[Entry], archive: Path, limit_bytes: int) -> None
         )
 
 
+# What a damaged archive raises while it is opened or read (never what a full disk raises).
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, zlib.error, KeyError)
+
+
 @contextmanager
-def _open_archive(path: Path) -> Iterator[tuple[list[Entry], object]]:
+def _open_archive(path: Path) -> Iterator[tuple[list[Entry], zipfile.ZipFile | tarfile.TarFile]]:
+    archive: zipfile.ZipFile | tarfile.TarFile
+    with ExitStack() as stack:
+        try:
+            if zipfile.is_zipfile(path):
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                entries = _zip_entries(archive)
+            elif tarfile.is_tarfile(path):
+                archive = stack.enter_context(tarfile.open(path))
+                entries = _tar_entries(archive)
+            else:
+                raise ExtractionError(f"{path}: is neither a zip nor a tar archive")
+        except (*ARCHIVE_ERRORS, OSError) as error:
+            raise ExtractionError(f"{path}: cannot be read as an archive ({error})") from error
+        yield entries, archive
+
+
+def readable_archive(path: Path) -> None:
+    """Raise an ExtractionError unless `path` opens as a zip or tar archive and lists its entries."""
+    with _open_archive(Path(path)):
+        pass
+
+
+def _member_chunks(archive: zipfile.ZipFile | tarfile.TarFile, name: str, path: Path) -> Iterator[bytes]:
+    """The bytes of one regular-file entry; a corrupt entry raises an ExtractionError naming it."""
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                yield _zip_entries(archive), archive
-        elif tarfile.is_tarfile(path):
-            with tarfile.open(path) as archive:
-                yield _tar_entries(archive), archive
+        if isinstance(archive, zipfile.ZipFile):
+            source: IO[bytes] | None = archive.open(name)
         else:
-            raise ExtractionError(f"{path}: is neither a zip nor a tar archive")
-    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as error:
-        raise ExtractionError(f"{path}: cannot be read as an archive ({error})") from error
-
-
-def _open_member(archive: object, name: str) -> IO[bytes]:
-    if isinstance(archive, zipfile.ZipFile):
-        return archive.open(name)
-    handle = archive.extractfile(name)  # type: ignore[attr-defined]
-    assert handle is not None  # checked to be a regular file
-    return handle
+            source = archive.extractfile(name)
+        assert source is not None  # checked to be a regular file
+        with source:
+            while chunk := source.read(COPY_CHUNK):
+                yield chunk
+    except ARCHIVE_ERRORS as error:
+        raise ExtractionError(f"{path}: entry '{name}' is damaged ({error}); download the archive again") from error
 
 
 def safe_extract(archive_path: Path, destination: Path, limit_bytes: int = DEFAULT_LIMIT_BYTES) -> Path:
@@ -137,8 +158,8 @@ def safe_extract(archive_path: Path, destination: Path, limit_bytes: int = DEFAU
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with _open_member(archive, entry.name) as source, open(target, "wb") as sink:
-                    while chunk := source.read(COPY_CHUNK):
+                with open(target, "wb") as sink:
+                    for chunk in _member_chunks(archive, entry.name, archive_path):
                         written += len(chunk)
                         if written > limit_bytes:
                             raise ExtractionError(

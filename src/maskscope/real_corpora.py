@@ -18,8 +18,7 @@ from maskscope.audio import SAMPLE_RATE, read_audio_file, resample
 from maskscope.corpus_rows import utterance_row
 from maskscope.errors import InputFormatError, MissingInputError
 from maskscope.extract import extracted_files, safe_extract
-
-SCRATCH_PREFIX = ".unpack.tmp-"  # matches the repository's ignore pattern for temporaries
+from maskscope.io import TMP_MARK
 
 # VoiceBank+DEMAND: clean archive -> its noisy counterpart, and where the labels live.
 VBD_PAIRS = {
@@ -50,6 +49,7 @@ DEMAND_ENVIRONMENTS = (
     "TCAR",
     "TMETRO",
 )
+DEMAND_48K_ONLY = frozenset({"SCAFE"})  # published without a 16 kHz version
 DEMAND_CHANNEL = "ch01"  # one microphone of the 16-channel array: the recordings are near-identical
 # Each DEMAND recording (~5 min) is cut in time so that no noise sample is in two splits.
 DEMAND_SPLIT_FRACTIONS = {"train": (0.0, 0.6), "valid": (0.6, 0.75), "test": (0.75, 1.0)}
@@ -66,9 +66,13 @@ def archive_path(archives_dir: Path, corpus: str, name: str) -> Path:
 
 @contextmanager
 def unpacked(archive: Path, near: Path) -> Iterator[Path]:
-    """The archive safely extracted into a scratch directory beside `near`, deleted afterwards."""
-    Path(near).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=Path(near).parent) as scratch:
+    """The archive safely extracted into a scratch directory beside `near`, deleted afterwards.
+
+    The scratch is named as a temporary of `near`, so one left by a killed run is removed when a
+    later run claims `near` (atomic_output_dir)."""
+    near = Path(near)
+    near.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{near.name}{TMP_MARK}unpack-", dir=near.parent) as scratch:
         yield safe_extract(archive, Path(scratch) / archive.stem)
 
 
@@ -146,7 +150,8 @@ def demand_recording(archives_dir: Path, environment: str, near: Path) -> np.nda
     """One microphone channel of a DEMAND environment, at 16 kHz."""
     candidates = sorted((Path(archives_dir) / "demand").glob(f"{environment}_*.zip"))
     if not candidates:
-        archive_path(archives_dir, "demand", f"{environment}_16k.zip")  # raises naming the missing file
+        rate = "48k" if environment in DEMAND_48K_ONLY else "16k"
+        archive_path(archives_dir, "demand", f"{environment}_{rate}.zip")  # raises naming the missing file
     with unpacked(candidates[0], near) as root:
         channels = extracted_files(root, ".wav")
         if DEMAND_CHANNEL not in channels:
