@@ -1,0 +1,382 @@
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from maskscope.models.conv_fsenet import count_parameters
+from maskscope.models.demucs import (
+    SlimConv1d,
+    SlimDemucs,
+    SlimDemucsConfig,
+    SlimOutput,
+    dynamic_macs_per_sample,
+    expected_uf,
+    lookahead_samples,
+    macs_per_sample,
+    network_length,
+    router_macs_per_sample,
+    slim_channels,
+    utilization_loss,
+)
+
+# channels (4, 8), bottleneck hop 16 samples, 8 bottleneck frames per router segment
+TINY = SlimDemucsConfig(hidden=4, depth=2, kernel=8, stride=4, gru_layers=1, segment=128, router_frame=32)
+TINY_DYNAMIC = replace(TINY, dynamic=True)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def model(config: SlimDemucsConfig, seed: int = 0) -> SlimDemucs:
+    torch.manual_seed(seed)
+    return SlimDemucs(config).eval()
+
+
+def noisy(batch: int = 2, samples: int = 500, seed: int = 0) -> torch.Tensor:
+    return torch.randn(batch, samples, generator=torch.Generator().manual_seed(seed))
+
+
+class FixedRouter(nn.Module):
+    """Stands in for the router: picks `pattern[k]` for segment k (the last entry repeats)."""
+
+    def __init__(self, config: SlimDemucsConfig, pattern: list[int]) -> None:
+        super().__init__()
+        self.config = config
+        self.pattern = pattern
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        n_seg = math.ceil(audio.shape[-1] / self.config.segment)
+        picks = [self.pattern[min(k, len(self.pattern) - 1)] for k in range(n_seg)]
+        logits = torch.full((audio.shape[0], n_seg, len(self.config.widths)), -10.0)
+        logits[:, torch.arange(n_seg), picks] = 10.0
+        return logits
+
+
+# --- shapes and configuration ---
+
+
+@pytest.mark.parametrize("resample", [1, 2, 4])
+@pytest.mark.parametrize("variant", [{}, {"causal": False}, {"gru": "grouped"}, {"dynamic": True}])
+def test_output_has_the_input_length(resample, variant):
+    net = model(replace(TINY, resample=resample, **variant))
+    for samples in (1, 37, 301):
+        for uf in (None, 0.25):
+            out = net(noisy(samples=samples), uf=uf)
+            assert isinstance(out, SlimOutput)
+            assert out.audio.shape == (2, samples)
+            assert torch.isfinite(out.audio).all()
+
+
+def _exact(config: SlimDemucsConfig, length: int) -> bool:
+    for _ in range(config.depth):
+        if length < config.kernel or (length - config.kernel) % config.stride:
+            return False
+        length = (length - config.kernel) // config.stride + 1
+    return True
+
+
+def test_network_length_is_the_smallest_exact_length():
+    config = replace(TINY, kernel=3, stride=2, depth=3, resample=2)  # exact lengths are all odd here
+    for length in (1, 10, 99):
+        n = network_length(config, length)
+        assert _exact(config, n)
+        assert not any(_exact(config, m) for m in range(2 * length, n))
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [
+        ("hidden", {"hidden": 0}),
+        ("depth", {"depth": 0}),
+        ("kernel", {"kernel": 2, "stride": 4}),
+        ("resample", {"resample": 3}),
+        ("growth", {"growth": 0.5}),
+        ("gru", {"gru": "lstm"}),
+        ("gru_groups", {"gru": "grouped", "gru_groups": 3}),
+        ("normalize_floor", {"normalize_floor": 0.0}),
+        ("widths", {"widths": (0.5, 0.25)}),
+        ("widths", {"widths": (0.0, 1.0)}),
+        ("widths", {"widths": ()}),
+        ("segment", {"segment": 100}),
+        ("gumbel_temperature", {"gumbel_temperature": 0.0}),
+    ],
+)
+def test_config_validation_names_the_field(field, changes):
+    with pytest.raises(ValueError, match=field):
+        replace(TINY, **changes)
+
+
+def test_config_is_frozen_and_sized():
+    assert TINY.channels == (4, 8)
+    assert SlimDemucsConfig().channels == (32, 64, 128, 256)
+    assert replace(TINY, max_hidden=6).channels == (4, 6)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TINY.hidden = 8  # type: ignore[misc]
+
+
+def test_forward_rejects_bad_input():
+    net = model(TINY)
+    with pytest.raises(ValueError):
+        net(torch.zeros(100))
+    for uf in (0.0, 1.5):
+        with pytest.raises(ValueError):
+            net(noisy(), uf=uf)
+
+
+def test_normalisation_makes_the_model_scale_equivariant():
+    net = model(replace(TINY, normalize_floor=1e-9))
+    x = noisy()
+    torch.testing.assert_close(net(10 * x).audio, 10 * net(x).audio, rtol=1e-4, atol=1e-5)
+    raw = model(replace(TINY, normalize=False))
+    assert not torch.allclose(raw(10 * x).audio, 10 * raw(x).audio, rtol=1e-2, atol=1e-3)
+
+
+# --- slicing ---
+
+
+def test_slim_channels_is_a_ceiling_of_at_least_one():
+    assert slim_channels(32, 0.125) == 4
+    assert slim_channels(30, 0.1) == 3  # no extra channel from float noise
+    assert slim_channels(7, 0.5) == 4
+    assert slim_channels(5, 0.01) == 1
+    assert slim_channels(5, 1.0) == 5
+    with pytest.raises(ValueError):
+        slim_channels(5, 0.0)
+
+
+def test_glu_conv_keeps_the_first_channels_of_each_half():
+    torch.manual_seed(0)
+    conv = SlimConv1d(4, 8, 1, out_blocks=2)
+    x = torch.randn(1, 2, 5)
+    rows = [0, 1, 4, 5]
+    expected = nn.functional.conv1d(x, conv.weight[rows, :2], conv.bias[rows])
+    torch.testing.assert_close(conv(x, 0.5), expected)
+    with pytest.raises(ValueError):
+        conv(torch.randn(1, 4, 5), 0.5)
+
+
+def _perturb_beyond(tensor: torch.Tensor, dims: dict[int, tuple[int, int, int]]) -> None:
+    """Add noise where, along any dim d, the index is not among the first `active` of its `blocks` blocks."""
+    outside = torch.zeros(tensor.shape, dtype=torch.bool)
+    for dim, (per_block, active, blocks) in dims.items():
+        index = torch.arange(tensor.shape[dim])
+        beyond = (index % per_block >= active) | (index >= per_block * blocks)
+        shape = [1] * tensor.dim()
+        shape[dim] = -1
+        outside |= beyond.reshape(shape)
+    assert outside.any()
+    with torch.no_grad():
+        tensor.add_(outside * torch.randn(tensor.shape))
+
+
+@pytest.mark.parametrize("gru", ["plain", "grouped"])
+def test_slicing_uses_only_the_first_channels(gru):
+    net = model(replace(TINY, gru=gru))
+    x = noisy()
+    uf = 0.5
+    before_half, before_full = net(x, uf=uf).audio, net(x, uf=1.0).audio
+    full = (1, *TINY.channels)
+    used = (1, *(slim_channels(c, uf) for c in TINY.channels))
+    for i, layer in enumerate(net.encoder, start=1):
+        conv_dims = {0: (full[i], used[i], 1)}
+        if i > 1:
+            conv_dims[1] = (full[i - 1], used[i - 1], 1)
+        _perturb_beyond(layer.conv.weight, conv_dims)
+        _perturb_beyond(layer.conv.bias, {0: (full[i], used[i], 1)})
+        _perturb_beyond(layer.glu_conv.weight, {0: (full[i], used[i], 2), 1: (full[i], used[i], 1)})
+        _perturb_beyond(layer.glu_conv.bias, {0: (full[i], used[i], 2)})
+    for layer, i in zip(net.decoder, (2, 1), strict=True):
+        _perturb_beyond(layer.glu_conv.weight, {0: (full[i], used[i], 2), 1: (full[i], used[i], 1)})
+        _perturb_beyond(layer.glu_conv.bias, {0: (full[i], used[i], 2)})
+        transposed_dims = {0: (full[i], used[i], 1)}
+        if i > 1:
+            transposed_dims[1] = (full[i - 1], used[i - 1], 1)
+            _perturb_beyond(layer.conv.bias, {0: (full[i - 1], used[i - 1], 1)})
+        _perturb_beyond(layer.conv.weight, transposed_dims)
+    gru_layer = net.bottleneck.forward_layers[0]
+    groups = gru_layer.groups
+    per, active = full[-1] // groups, used[-1] // groups  # interleaved: each group holds an equal share
+    _perturb_beyond(gru_layer.weight_ih, {1: (per, active, 3), 2: (per, active, 1)})
+    _perturb_beyond(gru_layer.weight_hh, {1: (per, active, 3), 2: (per, active, 1)})
+    _perturb_beyond(gru_layer.bias_ih, {1: (per, active, 3)})
+    _perturb_beyond(gru_layer.bias_hh, {1: (per, active, 3)})
+    torch.testing.assert_close(net(x, uf=uf).audio, before_half)
+    assert (net(x, uf=1.0).audio - before_full).abs().max() > 1e-3
+
+
+def test_grouped_gru_has_fewer_parameters():
+    plain = model(TINY)
+    grouped = model(replace(TINY, gru="grouped", gru_groups=2))
+    assert count_parameters(grouped) < count_parameters(plain)
+    assert count_parameters(grouped.bottleneck) * 2 == pytest.approx(count_parameters(plain.bottleneck), rel=0.2)
+
+
+def test_widths_give_different_outputs():
+    net = model(replace(TINY, hidden=16))  # with 4 channels, dead ReLUs can hide a width change
+    x = noisy()
+    outs = [net(x, uf=w).audio for w in TINY.widths]
+    for a, b in itertools.pairwise(outs):
+        assert (a - b).abs().max() > 1e-4
+    torch.testing.assert_close(net(x).audio, outs[-1])  # a static model without uf runs at full width
+
+
+# --- causality ---
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        replace(TINY, hidden=16, normalize=False),
+        replace(TINY, hidden=16, normalize=False, resample=4),
+        replace(TINY, hidden=16, normalize=False, kernel=5, stride=2, depth=3, resample=2, gru="grouped"),
+        replace(TINY_DYNAMIC, hidden=16, normalize=False),
+    ],
+    ids=["plain", "resample4", "odd-geometry", "routed"],
+)
+def test_output_never_depends_on_input_beyond_the_lookahead(config):
+    net = model(config)
+    lookahead = lookahead_samples(config)
+    x = noisy(batch=1, samples=400)
+    y = net(x).audio
+    for t in (0, 63, 64, 130, 255):
+        changed = x.clone()
+        changed[:, t + lookahead + 1 :] += torch.randn(1, 400 - t - lookahead - 1)
+        torch.testing.assert_close(net(changed).audio[:, : t + 1], y[:, : t + 1], rtol=0, atol=1e-6)
+    # and the bound is tight: at t = 0 the output does see input t + lookahead
+    changed = x.clone()
+    changed[:, lookahead] += 1.0
+    assert (net(changed).audio[:, 0] - y[:, 0]).abs().max() > 0
+
+
+def test_lookahead_of_the_defaults():
+    assert lookahead_samples(SlimDemucsConfig()) == 7 * (1 + 4 + 16 + 64)  # 595 samples, 37 ms at 16 kHz
+    with pytest.raises(ValueError):
+        lookahead_samples(replace(TINY, causal=False))
+
+
+def test_non_causal_model_sees_the_future():
+    net = model(replace(TINY, hidden=16, causal=False, normalize=False))
+    x = noisy(batch=1, samples=200)
+    changed = x.clone()
+    changed[:, 100] += 10.0  # far beyond a causal model's 35-sample look-ahead
+    assert (net(changed).audio[:, 0] - net(x).audio[:, 0]).abs().max() > 1e-6
+
+
+# --- routing ---
+
+
+@pytest.mark.parametrize("pick", range(4))
+def test_router_forced_to_one_width_equals_the_static_model(pick):
+    net = model(TINY_DYNAMIC)
+    with torch.no_grad():
+        net.router.output.weight.zero_()
+        net.router.output.bias.fill_(-5.0)
+        net.router.output.bias[pick] = 5.0
+    x = noisy(samples=500)
+    out = net(x)
+    assert out.choices.shape == (2, math.ceil(500 / TINY.segment))
+    assert torch.all(out.choices == pick)
+    assert out.probs.shape == (2, 4, 4)
+    torch.testing.assert_close(out.probs.sum(-1), torch.ones(2, 4))
+    torch.testing.assert_close(out.audio, net(x, uf=TINY.widths[pick]).audio, rtol=1e-5, atol=1e-6)
+    static_call = net(x, uf=0.5)
+    assert static_call.choices is None and static_call.probs is None
+
+
+@pytest.mark.parametrize("pattern", [[0, 3], [3, 0]])
+def test_each_segment_runs_at_its_own_width(pattern):
+    config = replace(TINY_DYNAMIC, normalize=False)
+    net = model(config)
+    net.router = FixedRouter(config, pattern)
+    x = noisy(samples=512)
+    out = net(x)
+    assert out.choices[0].tolist() == [pattern[0], pattern[1], pattern[1], pattern[1]]
+    first = config.segment - lookahead_samples(config)  # outputs that see only the first segment
+    static_first = net(x, uf=config.widths[pattern[0]]).audio
+    torch.testing.assert_close(out.audio[:, :first], static_first[:, :first], rtol=1e-5, atol=1e-6)
+    assert (out.audio[:, config.segment :] - static_first[:, config.segment :]).abs().max() > 1e-4
+
+
+def test_straight_through_gradients_reach_the_router():
+    net = model(TINY_DYNAMIC).train()
+    torch.manual_seed(1)
+    out = net(noisy())
+    assert torch.all((out.choices >= 0) & (out.choices < 4))
+    out.audio.pow(2).mean().backward()
+    for name in ("filterbank", "hidden", "output"):
+        grad = getattr(net.router, name).weight.grad
+        assert grad is not None and grad.abs().sum() > 0, name
+    net.zero_grad()
+    utilization_loss(net(noisy()).probs, TINY.widths, 0.1).backward()
+    assert net.router.output.bias.grad.abs().sum() > 0
+
+
+def test_router_lookahead_sees_the_current_segment():
+    x = noisy(batch=1, samples=256)
+    louder = x.clone()
+    louder[:, :128] *= 10  # only the first segment changes
+    for lookahead in (False, True):
+        net = model(replace(TINY_DYNAMIC, normalize=False, router_lookahead=lookahead))
+        delta = (net.router(louder) - net.router(x)).abs().sum(-1)[0]
+        assert (delta[0] > 0) == lookahead  # segment 0 itself changed
+        assert (delta[1] > 0) != lookahead  # segment 1 did not, but follows segment 0 without look-ahead
+
+
+def test_utilization_loss():
+    widths = TINY.widths
+    at_quarter = torch.zeros(2, 3, 4)
+    at_quarter[..., 1] = 1
+    assert utilization_loss(at_quarter, widths, 0.25).item() == 0
+    assert utilization_loss(at_quarter, widths, 0.5).item() == pytest.approx(0.0625)
+    uniform = torch.full((1, 5, 4), 0.25)
+    assert expected_uf(uniform, widths).item() == pytest.approx(sum(widths) / 4)
+    logits = torch.zeros(1, 5, 4, requires_grad=True)
+    utilization_loss(torch.softmax(logits, -1), widths, 0.1).backward()
+    assert logits.grad[0, 0, 0] < 0 < logits.grad[0, 0, 3]  # pushes probability to the narrow widths
+
+
+# --- MAC accounting ---
+
+
+def test_macs_match_a_hand_count():
+    # channels 1 -> 4 -> 8; per level-i frame: conv cin*cout*k + GLU 1x1 2*c*c, encoder and decoder alike
+    level1 = (1 * 4 * 8 + 2 * 4 * 4) / 4
+    level2 = (4 * 8 * 8 + 2 * 8 * 8) / 16
+    gru = 3 * (8 * 8 + 8 * 8) / 16
+    assert macs_per_sample(TINY) == 2 * (level1 + level2) + gru == 104
+    assert macs_per_sample(replace(TINY, resample=2)) == 208
+    assert macs_per_sample(replace(TINY, gru="grouped")) == 2 * (level1 + level2) + 2 * 3 * (4 * 4 + 4 * 4) / 16
+    bidirectional = 2 * 3 * (8 * 8 + 8 * 8) / 16 + 2 * 8 * 8 / 16
+    assert macs_per_sample(replace(TINY, causal=False)) == 2 * (level1 + level2) + bidirectional
+    # at UF 0.5: channels 1 -> 2 -> 4
+    half = 2 * ((2 * 8 + 2 * 4) / 4 + (2 * 4 * 8 + 2 * 16) / 16) + 6 * 16 / 16
+    assert macs_per_sample(TINY, 0.5) == half
+
+
+def test_macs_grow_with_uf_and_halving_cuts_two_to_four_times():
+    config = SlimDemucsConfig()
+    grid = [i / 64 for i in range(1, 65)]
+    counts = [macs_per_sample(config, uf) for uf in grid]
+    assert all(a <= b for a, b in itertools.pairwise(counts)) and counts[0] < counts[-1]
+    for uf in (1.0, 0.5, 0.25):
+        ratio = macs_per_sample(config, uf) / macs_per_sample(config, uf / 2)
+        assert 1.8 <= ratio <= 4.0
+
+
+def test_router_and_dynamic_macs():
+    c = TINY_DYNAMIC
+    assert router_macs_per_sample(c) == c.router_features + (16 * 32 + 32 * 4) / c.segment
+    choices = torch.tensor([[0, 0, 3, 1]])
+    expected = (2 * macs_per_sample(c, 0.125) + macs_per_sample(c, 1.0) + macs_per_sample(c, 0.25)) / 4
+    assert dynamic_macs_per_sample(c, choices) == pytest.approx(expected + router_macs_per_sample(c))
