@@ -115,3 +115,14 @@ def archive_server(tmp_path):
 def archive_server_module(tmp_path_factory):
     with archive_servers(tmp_path_factory.mktemp("server")) as start:
         yield start
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster on one thread than split over two (and leave a core to the rest)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -23,12 +23,7 @@ TINY = ConvFSENetConfig(bottleneck=16, hidden=32, stacks=1, gate_rank=4)
 TINY_GATED = replace(TINY, gated=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def noisy_spectrum(batch: int = 2, frames: int = 40, seed: int = 0) -> torch.Tensor:

@@ -30,12 +30,7 @@ TINY = SlimDemucsConfig(hidden=4, depth=2, kernel=8, stride=4, gru_layers=1, seg
 TINY_DYNAMIC = replace(TINY, dynamic=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def model(config: SlimDemucsConfig, seed: int = 0) -> SlimDemucs:

@@ -16,12 +16,7 @@ SMALL_GATED = replace(SMALL, gated=True)
 FRAMES = 100
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def noisy_spectrum(frames: int = FRAMES, seed: int = 0) -> np.ndarray:
