@@ -29,6 +29,17 @@ class Out:
     kind: Literal["dir", "file", "metrics", "plots"] = "dir"
     plot: tuple[tuple[str, str], ...] = ()  # DVC plot properties, e.g. (("x", "epoch"),)
     persist: bool = False  # DVC keeps it before rerunning the stage (downloads that resume)
+    # For a persistent directory: the file in it the stage writes last. Snakemake deletes a job's
+    # outputs before running it and has no `persist`, so it tracks this file instead of the directory.
+    marker: str = ""
+
+    def __post_init__(self) -> None:
+        if self.persist and self.kind == "dir" and not self.marker:
+            raise ValueError(f"{self.path}: a persistent directory needs a marker file for Snakemake")
+
+    @property
+    def snakemake_path(self) -> str:
+        return f"{self.path}/{self.marker}" if self.persist and self.marker else self.path
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,9 @@ STAGES: tuple[Stage, ...] = (
         name="download",
         description="real corpora's archives (VoiceBank+DEMAND, DEMAND), resumed and verified; none by default",
         deps={"table": "pipelines/archives.json"},
-        outs={"archives": Out("data/archives", persist=True)},
+        outs={"archives": Out("data/archives", persist=True, marker="manifest.json")},
         params=("download",),
-        code=("stages/download.py", "download.py", "io.py"),
+        code=("stages/download.py", "download.py", "extract.py", "io.py"),
     ),
     Stage(
         name="corpus",
@@ -257,7 +268,7 @@ REPORT = Stage(
         "masks": "data/masks/dyncp-25/test",
     },
     outs={"report": Out("reports")},
-    params=(),
+    params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
     code=("stages/report.py", "report.py", "masks.py", *COMMON_CODE),
 )
 

@@ -53,6 +53,8 @@ def snakemake_view() -> dict[str, dict[str, set[str]]]:
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
     registry = {stage.name: stage for stage in STAGES}
+    # A persistent directory is declared to Snakemake by its marker file: compare by the directory.
+    marked = {out.snakemake_path: out.path for stage in STAGES for out in stage.outs.values()}
     view = {}
     with SnakemakeApi(OutputSettings()) as api:
         workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=ROOT / "Snakefile", workdir=ROOT)
@@ -62,8 +64,8 @@ def snakemake_view() -> dict[str, dict[str, set[str]]]:
             stage = registry[rule.name]
             for item in stage.instances():
                 view[stage.instance_name(item)] = {
-                    "deps": {fill(str(f), item) for f in rule.input},
-                    "outs": {fill(str(f), item) for f in rule.output},
+                    "deps": {fill(marked.get(str(f), str(f)), item) for f in rule.input},
+                    "outs": {fill(marked.get(str(f), str(f)), item) for f in rule.output},
                     "params": set(json.loads(rule.params.slice(item))),
                     "command": rule.params.command(item),
                 }

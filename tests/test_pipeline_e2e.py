@@ -198,7 +198,11 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     repo = smoke_repo
     before = {path: dvc_md5(repo / path) for path in OUTPUTS}
     scores_before = without_measured_costs(json.loads((repo / "metrics/probes.json").read_text()))
+    partial = repo / "data/archives/.noisy_testset_wav.zip.part"  # stands in for a broken download's part
+    partial.write_bytes(b"first bytes")
     run([*SNAKEMAKE, "--forceall"], repo)
+    assert partial.read_bytes() == b"first bytes"  # Snakemake reran `download` but kept what it had
+    partial.unlink()
     assert {path: dvc_md5(repo / path) for path in OUTPUTS} == before  # bit-reproducible data stages
     # Probe and baseline scores are reproducible too; their measured CPU costs are measurements.
     assert without_measured_costs(json.loads((repo / "metrics/probes.json").read_text())) == scores_before

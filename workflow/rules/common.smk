@@ -20,12 +20,22 @@ try:
 except ParamsError as error:
     sys.exit(f"error: {error}")
 
-ALL_OUTPUTS = [fill(out.path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()]
+ALL_OUTPUTS = [
+    fill(out.snakemake_path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()
+]
+# A persistent directory is known to Snakemake by its marker file, so that a rerun keeps its content.
+MARKED = {out.path: out.snakemake_path for stage in STAGES for out in stage.outs.values() if out.snakemake_path != out.path}
 OWN_PARENT_RUN = None
 
 
 def output_spec(out):
+    if out.snakemake_path != out.path:
+        return out.snakemake_path
     return directory(out.path) if out.kind == "dir" else out.path
+
+
+def input_spec(path):
+    return MARKED.get(path, path)
 
 
 onstart:

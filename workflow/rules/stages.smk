@@ -24,7 +24,7 @@ for entry in STAGES:
         name:
             entry.name
         input:
-            **entry.deps,
+            **{name: input_spec(path) for name, path in entry.deps.items()},
             code=entry.code_paths,
         output:
             **{name: output_spec(out) for name, out in entry.outs.items()},
