@@ -62,7 +62,7 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
 def build(directory: Path) -> Path:
     evaluation, probes, analysis, masks = results()
     figures = standard_figures(evaluation, probes, analysis, masks, "dyncp-25")
-    tables = {"The papers and us": paper_comparison(evaluation, probes)}
+    tables = {"The papers and us": paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     write_report(directory, "test report", figures, tables, ["a note"])
     return directory / "index.html"
 
@@ -107,3 +107,16 @@ def test_the_page_is_self_contained_and_the_markdown_links_its_figures(tmp_path)
     for name in re.findall(r"\(figures/([\w]+\.png)\)", summary):
         assert (tmp_path / "figures" / name).stat().st_size > 1000
     assert "| 93 % |" in summary and "VAD accuracy from masks" in summary
+
+
+def test_the_paper_comparison_describes_the_data_the_run_used():
+    evaluation, probes, _, _ = results()
+    embedded = {
+        row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")
+    }
+    vbd = {row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "vbd", "synthetic")}
+    demand = {row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "synthetic", "demand")}
+    drop, noise = "DynCP Φ=0.25: relative PESQ drop vs dense", "Noise-type accuracy from masks"
+    assert "embedded" in embedded[drop] and "embedded" not in vbd[drop] and "Same corpus" in vbd[drop]
+    assert "synthetic" in embedded[noise] and "logfiles.zip" in vbd[noise] and "DEMAND environments" in demand[noise]
+    assert "padding" in embedded["VAD accuracy from masks"] and "padding" not in vbd["VAD accuracy from masks"]

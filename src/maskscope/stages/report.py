@@ -31,10 +31,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
         }
         for name, entry in evaluation.items()
     ]
-    tables = {"Quality and cost on the test split": quality, "The papers and us": paper_comparison(evaluation, probes)}
+    comparison = paper_comparison(evaluation, probes, ctx.params.mix.source, ctx.params.noises.source)
+    tables = {"Quality and cost on the test split": quality, "The papers and us": comparison}
+    families = f" ({analysis['families']} voice families)" if "families" in analysis else ""
     notes = [
-        f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers, "
-        "speaker-disjoint cross-validation.",
+        f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers{families}, "
+        "speaker-disjoint cross-validation (folds keep TTS voices of one human together).",
     ]
     with atomic_output_dir(ctx.outs["report"]) as tmp:
         write_report(tmp, "maskscope: dynamic channel pruning and what its masks know", figures, tables, notes)
