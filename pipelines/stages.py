@@ -46,7 +46,6 @@ class Out:
 class Resources:
     cpus: int = 1
     mem_mb: int = 2000
-    gpus: int = 0
 
 
 @dataclass(frozen=True)
