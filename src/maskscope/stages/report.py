@@ -33,9 +33,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ]
     comparison = paper_comparison(evaluation, probes, ctx.params.mix.source, ctx.params.noises.source)
     tables = {"Quality and cost on the test split": quality, "The papers and us": comparison}
-    families = f" ({analysis['families']} voice families)" if "families" in analysis else ""
     notes = [
-        f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers{families}, "
+        f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers "
+        f"({analysis['families']} voice families), "
         "speaker-disjoint cross-validation (folds keep TTS voices of one human together).",
     ]
     with atomic_output_dir(ctx.outs["report"]) as tmp:
