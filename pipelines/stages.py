@@ -4,6 +4,10 @@
 Snakemake rule per entry, so both tools run the same stages with the same deps, outs and params.
 Each stage is run as `maskscope stage NAME ...` with its paths and its params keys as arguments.
 
+The trained variants come from params.yaml (`variants`): `build_stages` makes one training per
+variant, and the evaluation, mask dumps and probes follow them. After changing `variants`, run
+`python -m pipelines.compile` (`maskscope preset` does) so that dvc.yaml follows too.
+
 A stage with a `matrix` is a sweep: "{axis}" in its paths and params keys stands for the axis
 value, which DVC writes as `${item.axis}` in a `matrix` stage and Snakemake as a wildcard.
 """
@@ -12,13 +16,16 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
-from maskscope.config import GATED_VARIANTS, PRUNED_VARIANTS, VARIANT_NAMES
+from maskscope.config import VariantParams, gated_variants, load_params, variants_of_kind
 from maskscope.splits import SPLITS
 from maskscope.stages import instance_name
 
+ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = "params.yaml"
 PACKAGE = "src/maskscope"
 
@@ -97,7 +104,7 @@ COMMON_CODE = ("audio.py", "io.py")
 
 REAL_CORPUS_CODE = ("real_corpora.py", "extract.py", "corpus_rows.py", "download.py")
 
-STAGES: tuple[Stage, ...] = (
+DATA_STAGES: tuple[Stage, ...] = (
     Stage(
         name="download",
         description="real corpora's archives (VoiceBank+DEMAND, DEMAND), resumed and verified; none by default",
@@ -168,6 +175,7 @@ MODEL_CODE = (
     "training.py",
     "models/__init__.py",
     "models/conv_fsenet.py",
+    "models/demucs.py",
     "framing.py",
     "seeding.py",
     *COMMON_CODE,
@@ -183,99 +191,163 @@ TRAIN_OUTS = {
     ),
 }
 TRAIN_CODE = ("stages/train.py", *MODEL_CODE)
+TRAIN_RESOURCES = Resources(cpus=2, mem_mb=6000)
 
-TRAIN_DENSE = Stage(
-    name="train_dense",
-    description="train the dense Conv-FSENet, resumably; the pruned variants start from it",
-    deps={"mix": "data/mix"},
-    outs={name: replace(out, path=fill(out.path, {"variant": "dense"})) for name, out in TRAIN_OUTS.items()},
-    params=("seed", "model", "train", "variants.dense"),
-    code=("stages/train_dense.py", *TRAIN_CODE),
-    resources=Resources(cpus=2, mem_mb=6000),
-)
 
-TRAIN = Stage(
-    name="train",
-    description="train one pruned variant (DynCP at a target usage, or static), from the dense model, resumably",
-    deps={"mix": "data/mix", "dense": "models/dense"},
-    outs=TRAIN_OUTS,
-    params=("seed", "model", "train", "prune", "variants.{variant}"),
-    code=TRAIN_CODE,
-    resources=Resources(cpus=2, mem_mb=6000),
-    matrix={"variant": PRUNED_VARIANTS},
-)
+def base_training(name: str, variant: str, description: str, params: tuple[str, ...]) -> Stage:
+    """The training of a variant others start from (dense Conv-FSENet, slimmable DEMUCS)."""
+    return Stage(
+        name=name,
+        description=description,
+        deps={"mix": "data/mix"},
+        outs={key: replace(out, path=fill(out.path, {"variant": variant})) for key, out in TRAIN_OUTS.items()},
+        params=(*params, f"variants.{variant}"),
+        code=(f"stages/{name}.py", *TRAIN_CODE),
+        resources=TRAIN_RESOURCES,
+    )
 
-EVALUATE = Stage(
-    name="evaluate",
-    description="noisy input and every variant on the test split: PESQ, STOI, SI-SDR, composite, MACs, gate usage",
-    deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in VARIANT_NAMES}},
-    outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
-    params=("model", "evaluate", "variants"),
-    code=("stages/evaluate.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
-    resources=Resources(cpus=2, mem_mb=6000),
-)
 
-DUMP_MASKS = Stage(
-    name="dump_masks",
-    description="every frame's gates of one DynCP variant on one split, bit-packed, keyed like the labels",
-    deps={"mix": "data/mix", "model": "models/{variant}"},
-    outs={"masks": Out("data/masks/{variant}/{split}")},
-    params=("variants.{variant}",),
-    code=("stages/dump_masks.py", "masks.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
-    resources=Resources(cpus=2, mem_mb=4000),
-    matrix={"variant": GATED_VARIANTS, "split": SPLITS},
-)
+def derived_training(
+    name: str, base: str, variants: tuple[str, ...], description: str, params: tuple[str, ...]
+) -> Stage:
+    """A sweep over the variants fine-tuned from `base`'s trained model."""
+    return Stage(
+        name=name,
+        description=description,
+        deps={"mix": "data/mix", "base": f"models/{base}"},
+        outs=TRAIN_OUTS,
+        params=(*params, "variants.{variant}"),
+        code=tuple(dict.fromkeys((f"stages/{name}.py", *TRAIN_CODE))),
+        resources=TRAIN_RESOURCES,
+        matrix={"variant": variants},
+    )
+
 
 PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", "splits.py", *COMMON_CODE)
+FSENET_PARAMS = ("seed", "model", "train")
+SLIM_PARAMS = ("seed", "slimming", "train.batch_size", "train.segment_seconds", "train.valid_utterances")
 
-BASELINES = Stage(
-    name="baselines",
-    description="webrtcvad, energy VAD, WORLD harvest/dio F0, log-mel noise classifier on the probes' frames",
-    deps={"corpus": "data/corpus", "labels": "data/labels", "mix": "data/mix"},
-    outs={"baselines": Out("data/baselines")},
-    params=("seed", "probes.splits", "probes.utterances", "probes.folds", "labels.f0_floor_hz", "labels.f0_ceil_hz"),
-    code=("stages/baselines.py", *PROBE_CODE),
-    resources=Resources(cpus=1, mem_mb=4000),
-)
 
-PROBES = Stage(
-    name="probes",
-    description="linear probes on mask bits (VAD, noise class, F0, SNR): L1-path selection, speaker-disjoint CV",
-    deps={
-        "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
-        "labels": "data/labels",
-        "baselines": "data/baselines",
-        **{
-            f"masks-{variant}-{split}": f"data/masks/{variant}/{split}"
-            for variant in GATED_VARIANTS
-            for split in SPLITS
+def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
+    """The whole DAG for these variants (params.yaml's `variants`)."""
+    variants = dict(variants)
+    pruned = variants_of_kind(variants, "dyncp", "static")
+    routed = variants_of_kind(variants, "slim-dyn")
+    gated = gated_variants(variants)
+    trainings = []
+    if "dense" in variants:
+        trainings.append(
+            base_training(
+                "train_dense",
+                "dense",
+                "train the dense Conv-FSENet, resumably; the pruned variants start from it",
+                FSENET_PARAMS,
+            )
+        )
+    if pruned:
+        trainings.append(
+            derived_training(
+                "train",
+                "dense",
+                pruned,
+                "train one pruned variant (DynCP at a target usage, or static), from the dense model, resumably",
+                (*FSENET_PARAMS, "prune"),
+            )
+        )
+    if "slim-static" in variants:
+        trainings.append(
+            base_training(
+                "train_slim",
+                "slim-static",
+                "train the slimmable DEMUCS at every width (UF) each step, resumably; routed variants start from it",
+                SLIM_PARAMS,
+            )
+        )
+    if routed:
+        trainings.append(
+            derived_training(
+                "train_router",
+                "slim-static",
+                routed,
+                "train one routed DEMUCS (per-segment UF by Gumbel-softmax) at a target average UF, resumably",
+                SLIM_PARAMS,
+            )
+        )
+    evaluate = Stage(
+        name="evaluate",
+        description="noisy input and every variant on the test split: PESQ, STOI, SI-SDR, composite, MACs, usage",
+        deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in variants}},
+        outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
+        params=("model", "evaluate", "variants"),
+        code=("stages/evaluate.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
+        resources=Resources(cpus=2, mem_mb=6000),
+    )
+    dump_masks = Stage(
+        name="dump_masks",
+        description="every frame's gates (DynCP) or router widths (DEMUCS) of one variant on one split, bit-packed",
+        deps={"mix": "data/mix", "model": "models/{variant}"},
+        outs={"masks": Out("data/masks/{variant}/{split}")},
+        params=("variants.{variant}",),
+        code=("stages/dump_masks.py", "masks.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
+        resources=Resources(cpus=2, mem_mb=4000),
+        matrix={"variant": gated, "split": SPLITS},
+    )
+    baselines = Stage(
+        name="baselines",
+        description="webrtcvad, energy VAD, WORLD harvest/dio F0, log-mel noise classifier on the probes' frames",
+        deps={"corpus": "data/corpus", "labels": "data/labels", "mix": "data/mix"},
+        outs={"baselines": Out("data/baselines")},
+        params=(
+            "seed",
+            "probes.splits",
+            "probes.utterances",
+            "probes.folds",
+            "labels.f0_floor_hz",
+            "labels.f0_ceil_hz",
+        ),
+        code=("stages/baselines.py", *PROBE_CODE),
+        resources=Resources(cpus=1, mem_mb=4000),
+    )
+    probes = Stage(
+        name="probes",
+        description="linear probes on mask bits (VAD, noise class, F0, SNR): L1-path selection, speaker-disjoint CV",
+        deps={
+            "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
+            "labels": "data/labels",
+            "baselines": "data/baselines",
+            **{f"masks-{variant}-{split}": f"data/masks/{variant}/{split}" for variant in gated for split in SPLITS},
         },
-    },
-    outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
-    params=("seed", "probes"),
-    code=("stages/probes.py", *PROBE_CODE),
-    resources=Resources(cpus=2, mem_mb=8000),
-)
-
-REPORT = Stage(
-    name="report",
-    description="reports/index.html (self-contained, figures inline) and reports/summary.md",
-    deps={
-        "evaluation": "metrics/evaluate.json",
-        "probes": "metrics/probes.json",
-        "analysis": "data/probes",
-        "masks": "data/masks/dyncp-25/test",
-    },
-    outs={"report": Out("reports")},
-    params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
-    code=("stages/report.py", "report.py", "masks.py", *COMMON_CODE),
-)
-
-STAGES = (*STAGES, TRAIN_DENSE, TRAIN, EVALUATE, DUMP_MASKS, BASELINES, PROBES, REPORT)
+        outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
+        params=("seed", "probes"),
+        code=("stages/probes.py", *PROBE_CODE),
+        resources=Resources(cpus=2, mem_mb=8000),
+    )
+    report = Stage(
+        name="report",
+        description="reports/index.html (self-contained, figures inline) and reports/summary.md",
+        deps={
+            "evaluation": "metrics/evaluate.json",
+            "probes": "metrics/probes.json",
+            "analysis": "data/probes",
+            "masks": "data/masks/dyncp-25/test",
+        },
+        outs={"report": Out("reports")},
+        params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
+        code=("stages/report.py", "report.py", "masks.py", *COMMON_CODE),
+    )
+    return (*DATA_STAGES, *trainings, evaluate, dump_masks, baselines, probes, report)
 
 
-def stage(name: str) -> Stage:
-    for entry in STAGES:
+def pipeline_variants(root: Path = ROOT) -> dict[str, VariantParams]:
+    """The variants of the checkout's params.yaml."""
+    return load_params(root / PARAMS_FILE).variants
+
+
+STAGES = build_stages(pipeline_variants())
+
+
+def stage(name: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
+    for entry in stages:
         if entry.name == name:
             return entry
-    raise KeyError(f"no stage named '{name}'; stages: {', '.join(s.name for s in STAGES)}")
+    raise KeyError(f"no stage named '{name}'; stages: {', '.join(s.name for s in stages)}")

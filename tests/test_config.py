@@ -99,3 +99,26 @@ def test_params_slice_keeps_only_declared_keys():
     sliced = params_slice(Params(), ["seed", "noises.classes"])
     assert set(sliced) == {"seed", "noises"}
     assert set(sliced["noises"]) == {"classes"}
+
+
+def test_a_preset_adds_variants_and_keeps_the_default_ones():
+    slimming = preset_params(PRESETS, "slimming")
+    assert list(slimming.variants)[: len(Params().variants)] == list(Params().variants)
+    assert slimming.variants["slim-dyn-10"].kind == "slim-dyn" and slimming.variants["slim-dyn-10"].target_usage == 0.1
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ({"slim-dyn-25": {"kind": "slim-dyn", "target_usage": 0.25}}, "starts from variant 'slim-static'"),
+        ({"dense": {"kind": "dense"}, "d25": {"kind": "dyncp"}}, r"variants\.d25\.target_usage' is required"),
+        ({"dense": {"kind": "static", "target_usage": 0.5}}, r"variants\.dense\.kind' must be 'dense'"),
+        ({"dense": {"kind": "dense"}, "wide": {"kind": "slim-static"}}, "must be named 'slim-static'"),
+        ({"Dyn.25": {"kind": "dense"}}, "lowercase letters, digits and '-' only"),
+    ],
+)
+def test_variants_that_the_pipeline_cannot_train_are_refused(variants, message):
+    data = Params().model_dump(mode="json")
+    data["variants"] = variants
+    with pytest.raises(ParamsError, match=message):
+        validate_params(data, "params.yaml")

@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_repo
 
+from maskscope.config import load_params, preset_params
 from pipelines.compile import render_dvc_yaml
-from pipelines.stages import STAGES, Out, Stage, fill
+from pipelines.stages import STAGES, Out, Stage, build_stages, fill
+
+# The smoke preset has a variant of every kind, so its DAG has every stage (slimming ones included).
+EVERY_STAGE = build_stages(preset_params(ROOT / "pipelines/presets", "smoke").variants)
 
 
 def test_dvc_yaml_is_generated_from_the_registry():
@@ -24,18 +28,18 @@ def test_compile_check_passes_on_the_committed_tree():
     assert result.returncode == 0, result.stderr
 
 
-def dvc_view() -> dict[str, dict[str, set[str]]]:
+def dvc_view(root: Path = ROOT, stages: tuple[Stage, ...] = STAGES) -> dict[str, dict[str, set[str]]]:
     from dvc.repo import Repo
 
-    registry = {stage.name: stage for stage in STAGES}
+    registry = {stage.name: stage for stage in stages}
     view = {}
-    with Repo(str(ROOT)) as repo:
+    with Repo(str(root)) as repo:
         for stage in repo.index.stages:
             params = set()
             for dep in stage.deps:
                 if hasattr(dep, "params"):
                     params |= set(dep.params)
-            view[stage.addressing] = {
+            view[stage.name] = {
                 "deps": {str(Path(dep.def_path)) for dep in stage.deps if not hasattr(dep, "params")},
                 "outs": {str(Path(out.def_path)) for out in stage.outs},
                 "params": params,
@@ -45,19 +49,19 @@ def dvc_view() -> dict[str, dict[str, set[str]]]:
     return view
 
 
-def snakemake_view() -> dict[str, dict[str, set[str]]]:
+def snakemake_view(root: Path = ROOT, stages: tuple[Stage, ...] = STAGES) -> dict[str, dict[str, set[str]]]:
     """Each rule expanded over its registry instances, named as DVC names them."""
     import json
 
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
-    registry = {stage.name: stage for stage in STAGES}
+    registry = {stage.name: stage for stage in stages}
     # A persistent directory is declared to Snakemake by its marker file: compare by the directory.
-    marked = {out.snakemake_path: out.path for stage in STAGES for out in stage.outs.values()}
+    marked = {out.snakemake_path: out.path for stage in stages for out in stage.outs.values()}
     view = {}
     with SnakemakeApi(OutputSettings()) as api:
-        workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=ROOT / "Snakefile", workdir=ROOT)
+        workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=root / "Snakefile", workdir=root)
         for rule in workflow._workflow.rules:
             if rule.name == "all":
                 continue
@@ -73,8 +77,25 @@ def snakemake_view() -> dict[str, dict[str, set[str]]]:
 
 
 def test_dvc_and_snakemake_run_the_same_stages():
-    dvc, snakemake = dvc_view(), snakemake_view()
-    names = {stage.instance_name(item) for stage in STAGES for item in stage.instances()}
+    assert_same_dag(ROOT, STAGES)
+
+
+def test_a_preset_with_more_variants_adds_their_stages_to_both_tools(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    subprocess.run(["maskscope", "preset", "slimming"], cwd=repo, check=True, capture_output=True)
+    stages = build_stages(load_params(repo / "params.yaml").variants)
+    names = {stage.instance_name(item) for stage in stages for item in stage.instances()}
+    routed = {f"train_router@slim-dyn-{target}" for target in ("10", "25", "50")}
+    assert {"train_slim", *routed, "dump_masks@slim-dyn-25-test", "train@dyncp-25"} <= names
+    assert_same_dag(repo, stages)
+    # back to the default: the slimming stages leave dvc.yaml again
+    subprocess.run(["maskscope", "preset", "default"], cwd=repo, check=True, capture_output=True)
+    assert (repo / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
+
+
+def assert_same_dag(root: Path, stages: tuple[Stage, ...]) -> None:
+    dvc, snakemake = dvc_view(root, stages), snakemake_view(root, stages)
+    names = {stage.instance_name(item) for stage in stages for item in stage.instances()}
     assert set(dvc) == set(snakemake) == names
     for name in names:
         assert dvc[name]["deps"] == snakemake[name]["deps"], name
@@ -85,20 +106,22 @@ def test_dvc_and_snakemake_run_the_same_stages():
 
 
 def test_every_dep_of_a_stage_is_a_source_file_or_another_stages_output():
-    produced = {fill(out.path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()}
-    for stage in STAGES:
+    produced = {
+        fill(out.path, item) for stage in EVERY_STAGE for item in stage.instances() for out in stage.outs.values()
+    }
+    for stage in EVERY_STAGE:
         for path in {fill(dep, item) for dep in stage.deps.values() for item in stage.instances()}:
             assert path in produced or (ROOT / path).is_file(), f"{stage.name} reads {path}, which nothing provides"
         for path in stage.code_paths:
             assert (ROOT / path).is_file(), f"{stage.name} lists missing code {path}"
 
 
-@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+@pytest.mark.parametrize("stage", EVERY_STAGE, ids=lambda s: s.name)
 def test_stage_params_exist(stage):
-    from maskscope.config import Params, params_slice
+    from maskscope.config import params_slice
 
     for item in stage.instances():
-        params_slice(Params(), [fill(key, item) for key in stage.params])
+        params_slice(preset_params(ROOT / "pipelines/presets", "smoke"), [fill(key, item) for key in stage.params])
 
 
 @pytest.mark.parametrize("profile", ["default", "slurm", "kubernetes"])
@@ -173,7 +196,7 @@ def imported_modules(relative: str, package_root: Path) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+@pytest.mark.parametrize("stage", EVERY_STAGE, ids=lambda s: s.name)
 def test_every_module_a_stage_runs_is_one_of_its_deps(stage):
     package_root = ROOT / "src" / "maskscope"
     needed = imported_modules(f"stages/{stage.name}.py", package_root) - NOT_SHAPING_OUTPUTS

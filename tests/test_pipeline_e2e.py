@@ -17,7 +17,7 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
-from maskscope.config import GATED_VARIANTS, PRUNED_VARIANTS, VARIANT_NAMES
+from maskscope.config import gated_variants, load_params, preset_params, variants_of_kind
 from maskscope.framing import frame_count
 from maskscope.io import read_shards
 from maskscope.masks import read_masks
@@ -25,6 +25,14 @@ from maskscope.splits import SPLITS
 from maskscope.tracking import dvc_md5
 
 pytestmark = pytest.mark.e2e
+
+# The smoke preset trains every kind of variant: Conv-FSENet dense/DynCP/static, DEMUCS slimmable/routed.
+SMOKE_VARIANTS = preset_params(Path(__file__).resolve().parent.parent / "pipelines/presets", "smoke").variants
+FSENET_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "dense", "dyncp", "static")
+PRUNED_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "dyncp", "static")
+ROUTED_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "slim-dyn")
+GATED_VARIANTS = gated_variants(SMOKE_VARIANTS)
+SLIM_WIDTHS = ("1/8", "1/4", "1/2", "1")
 
 OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels", "data/evaluate", "metrics/evaluate.json"]
 SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default"]
@@ -52,9 +60,11 @@ def snakemake_planned_rules(repo: Path) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", table, re.M)} - {"total", "all"}
 
 
-def with_consumers(*names: str) -> set[str]:
-    """The named stages and every registered stage that reads, directly or not, what they write."""
-    from pipelines.stages import STAGES, fill
+def with_consumers(repo: Path, *names: str) -> set[str]:
+    """The named stages and every stage of the repo's DAG that reads, directly or not, what they write."""
+    from pipelines.stages import build_stages, fill
+
+    STAGES = build_stages(load_params(repo / "params.yaml").variants)
 
     def concrete(stage, templates):
         return {fill(path, item) for path in templates for item in stage.instances()}
@@ -137,7 +147,8 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     parents = client.search_runs([experiment], "tags.`maskscope.invocation` = 'dvc'")
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
-    trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+    trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS), "train_slim"}
+    trained |= {f"train_router@{variant}" for variant in ROUTED_VARIANTS}
     dumped = {f"dump_masks@{variant}-{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
@@ -159,20 +170,30 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
 
 def test_every_variant_is_trained_and_evaluated(smoke_repo):
     evaluation = json.loads((smoke_repo / "metrics/evaluate.json").read_text())
-    assert set(evaluation) == {"noisy", *VARIANT_NAMES}
-    for variant in VARIANT_NAMES:
-        entry = evaluation[variant]
-        for key in ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "macs_per_frame", "mac_saving"):
-            assert np.isfinite(entry[key]), (variant, key)
+    slimmable = [f"slim-static@{width}" for width in SLIM_WIDTHS]
+    assert set(evaluation) == {"noisy", *FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS}
+    for system in set(evaluation) - {"noisy"}:
+        entry = evaluation[system]
+        for key in ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "macs_per_sample", "mac_saving"):
+            assert np.isfinite(entry[key]), (system, key)
+    for variant in SMOKE_VARIANTS:
         assert (smoke_repo / f"models/{variant}/model.pt").is_file()
         history = (smoke_repo / f"plots/train/{variant}.csv").read_text().splitlines()
-        epochs = 2 if variant == "dense" else 1  # smoke: train.epochs 2, prune.epochs 1
+        epochs = 2 if variant == "dense" else 1  # smoke: train.epochs 2, the others 1
         assert history[0].startswith("epoch,") and len(history) == 1 + epochs
     assert evaluation["dense"]["mac_saving"] == 0.0
     assert evaluation["static-25"]["macs_per_frame"] < evaluation["dense"]["macs_per_frame"]
     for variant in ("dyncp-25", "dyncp-50", "dyncp-75"):
         usage = evaluation[variant]["gate_usage_per_block"]
         assert len(usage) == 3 and all(0.0 <= u <= 1.0 for u in usage)
+    # one set of weights, four costs: narrower widths are cheaper, and savings are against full width
+    costs = [evaluation[system]["macs_per_sample"] for system in slimmable]
+    assert costs == sorted(costs) and len(set(costs)) == 4 and evaluation["slim-static@1"]["mac_saving"] == 0.0
+    for variant in ROUTED_VARIANTS:
+        entry = evaluation[variant]
+        assert sum(entry["uf_share"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert 0.125 <= entry["average_uf"] <= 1.0
+        assert entry["macs_per_sample"] > costs[0] + entry["router_macs_per_sample"] - 1e-6
 
 
 def test_enhance_uses_the_trained_default_model(smoke_repo, tmp_path):
@@ -185,6 +206,11 @@ def test_enhance_uses_the_trained_default_model(smoke_repo, tmp_path):
     enhanced, rate = sf.read(tmp_path / "out" / f"{row['utt_id']}.wav")
     assert rate == 16000 and enhanced.size == row["num_samples"]
     assert "wrote" in result.stdout
+    routed = ROUTED_VARIANTS[0]
+    run(["maskscope", "enhance", str(source), "--out", str(tmp_path / routed), "--model", routed], smoke_repo)
+    enhanced_by_demucs, rate = sf.read(tmp_path / routed / f"{row['utt_id']}.wav")
+    assert rate == 16000 and enhanced_by_demucs.size == row["num_samples"]
+    assert not np.allclose(enhanced_by_demucs, enhanced, atol=1e-3)  # another model, another output
 
 
 def without_measured_costs(value: object) -> object:
@@ -212,7 +238,7 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
 
     set_param(repo, "labels", "vad_threshold_db", -30.0)
     # Snakemake plans what consumes the labels too; DVC lists only the stage whose own deps changed.
-    assert snakemake_planned_rules(repo) == with_consumers("labels")
+    assert snakemake_planned_rules(repo) == with_consumers(repo, "labels")
     assert dvc_changed_stages(repo) == {"labels"}
 
     set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.4})
@@ -225,7 +251,7 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     set_param(repo, "prune", "epochs", 1)
 
     set_param(repo, "mix", "snrs_db", [0.0, 5.0])
-    assert snakemake_planned_rules(repo) == with_consumers("mix")
+    assert snakemake_planned_rules(repo) == with_consumers(repo, "mix")
     assert dvc_changed_stages(repo) == {"mix", "labels"}  # DVC lists the stages whose own deps changed
     log = run(["dvc", "repro", "labels"], repo).stdout
     assert "Running stage 'mix'" in log and "Running stage 'labels'" in log
@@ -302,6 +328,14 @@ def test_masks_are_keyed_frame_for_frame_like_the_labels(smoke_repo):
         assert masks.keys.reset_index(drop=True).equals(labels.astype({"frame": masks.keys["frame"].dtype}))
         assert masks.bits.shape == (len(labels), masks.layout.blocks * masks.layout.hidden)
         assert 0.0 < masks.bits.mean() < 1.0
+    for variant in ROUTED_VARIANTS:
+        masks = read_masks(smoke_repo / f"data/masks/{variant}/test")
+        labels = pq.read_table(smoke_repo / "data/labels/test.parquet", columns=["utt_id", "frame"]).to_pandas()
+        assert masks.keys.reset_index(drop=True).equals(labels.astype({"frame": masks.keys["frame"].dtype}))
+        layers = masks.bits.reshape(len(labels), masks.layout.blocks, masks.layout.hidden)
+        # a width keeps a prefix of each layer's channels: an active channel's predecessors are active
+        assert not np.any(layers[:, :, 1:] & ~layers[:, :, :-1])
+        assert layers[:, :, 0].all()
 
 
 def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):

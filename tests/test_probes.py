@@ -73,6 +73,19 @@ def test_constant_bits_are_never_selected():
     assert not {0, 1} & set(l1_ranking(bits, vad, 40, "binary"))
 
 
+def test_masks_without_a_varying_bit_give_a_bias_only_probe():
+    """A router that always picks the same width leaves every bit constant: the probe falls back to
+    the majority class / the mean instead of failing."""
+    bits, labels = synthetic()
+    bits[:] = bits[0]
+    vad, _ = task_target(labels, task("vad"))
+    curve = score_curve(bits, vad, labels["speaker"].to_numpy(), "binary", [1, 4], folds=3)
+    majority = max(vad.mean(), 1 - vad.mean())
+    assert curve[4]["accuracy"] == pytest.approx(majority, abs=0.02)
+    f0, _ = task_target(labels, task("f0"))
+    assert score_curve(bits, f0, labels["speaker"].to_numpy(), "regression", [2], folds=3)[2]["r2"] < 0.01
+
+
 def test_folds_never_put_a_speaker_on_both_sides():
     _, labels = synthetic()
     groups = labels["speaker"].to_numpy()

@@ -26,11 +26,19 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
             "stoi": 0.86,
             "si_sdr": 9.0,
             "macs_per_frame": 662528 * (usage or 1.0),
+            "macs_per_sample": 662528 * (usage or 1.0) / 256,
             "mac_saving": 1 - (usage or 1.0),
             "pesq_drop_relative": 0.01,
             "gate_usage": usage,
             "gate_usage_per_block": None if usage is None else list(usage + 0.02 * rng.standard_normal(3)),
         }
+    for uf, pesq in ((0.125, 1.5), (0.25, 1.6), (0.5, 1.65), (1.0, 1.7)):
+        label = {0.125: "1/8", 0.25: "1/4", 0.5: "1/2", 1.0: "1"}[uf]
+        evaluation[f"slim-static@{label}"] = {"pesq": pesq, "stoi": 0.85, "si_sdr": 8.0, "uf": uf}
+        evaluation[f"slim-static@{label}"]["macs_per_sample"] = 3392 * uf**2
+    for target, average, pesq in (("10", 0.18, 1.55), ("25", 0.3, 1.62), ("50", 0.55, 1.66)):
+        evaluation[f"slim-dyn-{target}"] = {"pesq": pesq, "stoi": 0.85, "si_sdr": 8.5, "average_uf": average}
+        evaluation[f"slim-dyn-{target}"]["macs_per_sample"] = 3392 * average**2 + 16
     entry = {
         "vad_accuracy": 0.9,
         "noise_accuracy": 0.8,
@@ -120,3 +128,24 @@ def test_the_paper_comparison_describes_the_data_the_run_used():
     assert "embedded" in embedded[drop] and "embedded" not in vbd[drop] and "Same corpus" in vbd[drop]
     assert "synthetic" in embedded[noise] and "logfiles.zip" in vbd[noise] and "DEMAND environments" in demand[noise]
     assert "padding" in embedded["VAD accuracy from masks"] and "padding" not in vbd["VAD accuracy from masks"]
+
+
+def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
+    evaluation, probes, _, _ = results()
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    head_to_head = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]
+    # routed 1.62 at 3392 * 0.3² + 16 = 321 MACs vs static 1.6 at 3392 / 16 = 212: better PESQ, more MACs
+    assert head_to_head["difference"].startswith("Not matched")
+    assert head_to_head["ours"] == "1.620 vs 1.600; 321 vs 212"
+    evaluation["slim-dyn-25"]["macs_per_sample"] = 200.0
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"].startswith("Matched")
+    assert rows["Routed DEMUCS, target UF 0.10: PESQ / average UF"]["ours"] == "1.550 / 0.18"
+    assert rows["Slimmable DEMUCS at UF 1/8, 1/4, 1/2, 1: PESQ"]["ours"] == "1.500 / 1.600 / 1.650 / 1.700"
+
+
+def test_without_slimming_models_there_are_no_slimming_rows():
+    evaluation, probes, _, _ = results()
+    fsenet_only = {name: entry for name, entry in evaluation.items() if not name.startswith("slim")}
+    quantities = [row["quantity"] for row in paper_comparison(fsenet_only, probes, "synthetic", "synthetic")]
+    assert quantities and not any("DEMUCS" in quantity for quantity in quantities)

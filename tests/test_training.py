@@ -7,8 +7,18 @@ import pytest
 import torch
 from conftest import harmonic_speechlike
 
+from maskscope import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
-from maskscope.training import TrainSettings, Utterance, compressed, crop_batches, se_loss, train
+from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig
+from maskscope.training import (
+    TrainSettings,
+    Utterance,
+    compressed,
+    crop_batches,
+    enhanced_spectrum,
+    se_loss,
+    train,
+)
 
 TINY = ConvFSENetConfig(bottleneck=8, hidden=16, stacks=1, blocks_per_stack=2, gate_rank=4, gated=True)
 
@@ -29,7 +39,7 @@ def settings(epochs: int) -> TrainSettings:
         batch_size=4,
         segment_seconds=0.5,
         learning_rate=3e-3,
-        dcp_weight=1.0,
+        usage_weight=1.0,
         target_usage=0.25,
         seed=7,
     )
@@ -100,3 +110,58 @@ def test_learning_rate_decays_from_base_to_a_tenth():
     rates = [learning_rate_at(epoch, run) for epoch in range(1, 6)]
     assert rates[0] == pytest.approx(run.learning_rate) and rates[-1] == pytest.approx(run.learning_rate / 10)
     assert all(a > b for a, b in itertools.pairwise(rates))
+
+
+SLIM = SlimDemucsConfig(hidden=4, depth=3, segment=2048, router_frame=256)
+
+
+def slim_model(dynamic: bool) -> SlimDemucs:
+    torch.manual_seed(0)
+    return SlimDemucs(SlimDemucsConfig(**{**SLIM.__dict__, "dynamic": dynamic}))
+
+
+def test_slimmable_training_improves_every_width(tmp_path):
+    model = slim_model(dynamic=False)
+    valid = tiny_set(3, 100)
+
+    def losses() -> list[float]:
+        with torch.no_grad():
+            model.eval()
+            scores = []
+            for uf in model.config.widths:
+                total = 0.0
+                for u in valid:
+                    clean = framing.stft(torch.from_numpy(u.clean)[None])
+                    spectrum, _ = enhanced_spectrum(model, torch.from_numpy(u.noisy)[None], uf)
+                    total += float(se_loss(spectrum, clean, torch.tensor([u.level])))
+                scores.append(total)
+            return scores
+
+    before = losses()
+    static = TrainSettings(**{**settings(6).__dict__, "target_usage": None})
+    state = train(model, tiny_set(8, 0), valid, static, tmp_path / "slim.pt")
+    after = losses()
+    assert all(a < b for a, b in zip(after, before, strict=True)), (before, after)
+    assert state.history[-1].gate_usage is None
+
+
+def test_routed_training_pulls_the_average_width_towards_the_target(tmp_path):
+    model = slim_model(dynamic=True)
+    routed = TrainSettings(**{**settings(8).__dict__, "usage_weight": 20.0, "target_usage": 0.125})
+    state = train(model, tiny_set(8, 0), tiny_set(2, 100), routed, tmp_path / "routed.pt")
+    first, last = state.history[0].gate_usage, state.history[-1].gate_usage
+    # a fresh router averages about the mean width (0.47); the pull drives it to the narrowest
+    assert last < first and last < 0.3, (first, last)
+
+
+def test_a_routed_run_resumes_to_the_same_weights(tmp_path):
+    train_set, valid_set = tiny_set(8, 0), tiny_set(2, 100)
+    routed = TrainSettings(**{**settings(2).__dict__, "target_usage": 0.25})
+    straight = slim_model(dynamic=True)
+    train(straight, train_set, valid_set, routed, tmp_path / "straight.pt")
+    interrupted = slim_model(dynamic=True)
+    train(interrupted, train_set, valid_set, routed, tmp_path / "cut.pt", stop_after_epoch=1)
+    resumed = slim_model(dynamic=True)
+    train(resumed, train_set, valid_set, routed, tmp_path / "cut.pt")
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)

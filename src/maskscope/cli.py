@@ -63,6 +63,10 @@ def preset(
     values = preset_params(presets_dir, name)
     write_params(values, params)
     typer.echo(f"{params}: preset '{name}' applied")
+    # The DAG follows the preset's variants: regenerate dvc.yaml when this is the checkout's params file.
+    root = params.resolve().parent
+    if (root / "pipelines" / "compile.py").is_file() and params.name == "params.yaml":
+        subprocess.run([sys.executable, "-m", "pipelines.compile"], cwd=root, check=True)
 
 
 @params_app.command("check")
@@ -125,9 +129,11 @@ def repro(
 def enhance(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files, any rate, mono or stereo")],
     out: Annotated[Path, typer.Option("--out", help="directory for the enhanced 16 kHz WAVs")],
-    model: Annotated[str, typer.Option(help="variant name (e.g. dense, dyncp-50) or a model.pt path")] = "dyncp-25",
+    model: Annotated[
+        str, typer.Option(help="variant name (e.g. dense, dyncp-50, slim-dyn-25) or a model.pt path")
+    ] = "dyncp-25",
 ) -> None:
-    """Enhance audio files with the streaming sparse inference path."""
+    """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS whole-file."""
     from maskscope.enhance import enhance_files, resolve_model
 
     report = enhance_files(inputs, out, resolve_model(model))

@@ -8,6 +8,7 @@ defaults, kept in pipelines/presets/.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,10 +156,44 @@ class PruneParams(Section):
     epochs: int = Field(14, ge=1, description="fine-tuning epochs of a pruned variant that starts from dense")
 
 
+class SlimmingParams(Section):
+    """The slimmable DEMUCS of the adaptive-slimming variants (kinds slim-static and slim-dyn)."""
+
+    hidden: int = Field(16, ge=1, description="channels of the first encoder layer (doubling with depth)")
+    depth: int = Field(4, ge=1, description="encoder (and decoder) layers")
+    kernel: int = Field(8, ge=1, description="kernel of the strided convolutions")
+    stride: int = Field(4, ge=1, description="stride of the strided convolutions")
+    resample: Literal[1, 2, 4] = Field(1, description="input upsampling factor before the encoder")
+    gru: Literal["plain", "grouped"] = Field("plain", description="bottleneck GRU: plain, or grouped as in the paper")
+    gru_groups: int = Field(2, ge=1, description="groups of a grouped GRU")
+    gru_layers: int = Field(2, ge=1, description="GRU layers in the bottleneck")
+    widths: list[float] = Field(
+        [0.125, 0.25, 0.5, 1.0], min_length=1, description="utilization factors UF every layer can run at"
+    )
+    segment_samples: int = Field(8192, ge=1, description="input samples per router decision")
+    epochs: int = Field(20, ge=1, description="epochs of the slim-static model, trained at every width each step")
+    router_epochs: int = Field(8, ge=1, description="epochs of a slim-dyn model, fine-tuned from slim-static")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate at the start; cosine decay to 1/10")
+    utilization_weight: float = Field(
+        4.0, ge=0, description="weight of the router's utilization loss (expected UF - target)**2"
+    )
+    gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-softmax temperature of the router")
+
+
+VARIANT_KINDS = ("dense", "dyncp", "static", "slim-static", "slim-dyn")
+# A variant of these kinds starts from the trained model of the base variant with this fixed name.
+BASE_OF_KIND = {"dyncp": "dense", "static": "dense", "slim-dyn": "slim-static"}
+
+
 class VariantParams(Section):
-    kind: Literal["dense", "dyncp", "static"] = Field(description="no gates, DynCP gates, or a fixed smaller H")
+    kind: Literal["dense", "dyncp", "static", "slim-static", "slim-dyn"] = Field(
+        description="Conv-FSENet: no gates, DynCP gates, or a fixed smaller H; DEMUCS: slimmable, or routed"
+    )
     target_usage: float | None = Field(
-        None, gt=0, le=1, description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H"
+        None,
+        gt=0,
+        le=1,
+        description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H; slim-dyn: target average UF",
     )
 
 
@@ -170,11 +205,17 @@ DEFAULT_VARIANTS = {
     "dyncp-75": VariantParams(kind="dyncp", target_usage=0.75),
     "static-25": VariantParams(kind="static", target_usage=0.25),
 }
+VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
-VARIANT_NAMES = tuple(DEFAULT_VARIANTS)
-PRUNED_VARIANTS = VARIANT_NAMES[1:]  # trained by the `train` sweep, after `train_dense`
-GATED_VARIANTS = tuple(name for name, variant in DEFAULT_VARIANTS.items() if variant.kind == "dyncp")
+def variants_of_kind(variants: dict[str, VariantParams], *kinds: str) -> tuple[str, ...]:
+    """Names of the variants of the given kinds, in params order."""
+    return tuple(name for name, variant in variants.items() if variant.kind in kinds)
+
+
+def gated_variants(variants: dict[str, VariantParams]) -> tuple[str, ...]:
+    """Variants whose per-frame decisions are dumped as masks and probed: DynCP gates, router choices."""
+    return variants_of_kind(variants, "dyncp", "slim-dyn")
 
 
 class EvaluateParams(Section):
@@ -210,8 +251,11 @@ class Params(Section):
     model: ModelParams = ModelParams()
     train: TrainParams = TrainParams()
     prune: PruneParams = PruneParams()
+    slimming: SlimmingParams = SlimmingParams()
     variants: dict[str, VariantParams] = Field(
-        DEFAULT_VARIANTS, description="the models trained and compared (names are fixed by the pipeline)"
+        DEFAULT_VARIANTS,
+        description="the models trained and compared; the DAG has one training per variant "
+        "(after a change here: python -m pipelines.compile)",
     )
     evaluate: EvaluateParams = EvaluateParams()
     probes: ProbeParams = ProbeParams()
@@ -248,14 +292,7 @@ def validate_params(data: Any, source: str = "params") -> Params:
             f"{source}: key 'labels.f0_floor_hz': value {params.labels.f0_floor_hz} must be below "
             f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
         )
-    if list(params.variants) != list(VARIANT_NAMES):
-        raise ParamsError(
-            f"{source}: key 'variants' must define exactly {', '.join(VARIANT_NAMES)} in this order (the pipeline "
-            f"trains these; change their settings, not their names), got {', '.join(params.variants)}"
-        )
-    for name, variant in params.variants.items():
-        if variant.kind != "dense" and variant.target_usage is None:
-            raise ParamsError(f"{source}: key 'variants.{name}.target_usage' is required for kind '{variant.kind}'")
+    _check_variants(params.variants, source)
     low, high = params.mix.pad_seconds
     if not 0 <= low <= high:
         raise ParamsError(
@@ -265,6 +302,25 @@ def validate_params(data: Any, source: str = "params") -> Params:
         raise ParamsError(f"{source}: key 'corpus.min_utterance_seconds' must be below corpus.max_utterance_seconds")
     _check_sources(params, source)
     return params
+
+
+def _check_variants(variants: dict[str, VariantParams], source: str) -> None:
+    """Names usable as paths and DVC keys; every derived variant has its base to start from."""
+    for name, variant in variants.items():
+        key = f"variants.{name}"
+        if not VARIANT_NAME.match(name):
+            raise ParamsError(f"{source}: key '{key}': a variant name takes lowercase letters, digits and '-' only")
+        if name in BASE_OF_KIND.values() and variant.kind != name:
+            raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
+        if variant.kind in ("dense", "slim-static"):
+            if variant.kind != name:
+                raise ParamsError(f"{source}: key '{key}': a '{variant.kind}' variant must be named '{variant.kind}'")
+            continue
+        if variant.target_usage is None:
+            raise ParamsError(f"{source}: key '{key}.target_usage' is required for kind '{variant.kind}'")
+        base = BASE_OF_KIND[variant.kind]
+        if base not in variants:
+            raise ParamsError(f"{source}: key '{key}': kind '{variant.kind}' starts from variant '{base}': define it")
 
 
 def _check_sources(params: Params, source: str) -> None:
@@ -314,6 +370,9 @@ def params_slice(params: Params, keys: list[str]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], overlay: dict[str, Any], source: str, prefix: str = "") -> dict[str, Any]:
     merged = dict(base)
     for key, value in overlay.items():
+        if prefix == "variants." and key not in base:  # a preset may add variants
+            merged[key] = value
+            continue
         if key not in base:
             raise ParamsError(f"{source}: unknown key '{prefix}{key}'; allowed keys here: {', '.join(base)}")
         if isinstance(value, dict) and isinstance(base[key], dict):

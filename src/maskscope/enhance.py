@@ -60,17 +60,22 @@ class EnhanceReport:
 
 
 def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> EnhanceReport:
-    """Enhance each file into `out_dir` (16 kHz WAV, same stem); a bad file is reported and skipped."""
+    """Enhance each file into `out_dir` (16 kHz WAV, same stem); a bad file is reported and skipped.
+
+    A Conv-FSENet runs through the streaming sparse path; a DEMUCS (slimmable or routed) runs over
+    the whole file at once, routed if it has a router and at full width otherwise."""
+    from maskscope.evaluation import enhance
+    from maskscope.models.demucs import SlimDemucs
     from maskscope.models.streaming import StreamingFSENet
     from maskscope.stages.train import load_model
 
     try:
         model, _ = load_model(model_path)
-        streaming = StreamingFSENet.from_model(model)
+        streaming = None if isinstance(model, SlimDemucs) else StreamingFSENet.from_model(model)
     except (OSError, RuntimeError, KeyError, ValueError) as error:
         raise MaskscopeError(
             f"{model_path}: is not a usable model file ({type(error).__name__}: {error}); pass a "
-            "models/VARIANT/model.pt written by the train stage (streaming needs a causal model)"
+            "models/VARIANT/model.pt written by a training stage (streaming needs a causal model)"
         ) from None
     stems = [path.stem for path in inputs]
     clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
@@ -85,10 +90,13 @@ def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> Enhanc
             log.error("%s", error)
             report.failed.append((path, str(error)))
             continue
-        streaming.reset()
-        enhanced = np.clip(streaming.enhance(audio), -1.0, 1.0)
+        if streaming is None:
+            enhanced = enhance(model, audio).audio
+        else:
+            streaming.reset()
+            enhanced = streaming.enhance(audio)
         target = out_dir / f"{path.stem}.wav"
         with atomic_output_file(target) as tmp:
-            sf.write(tmp, enhanced, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+            sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
         report.written.append(target)
     return report

@@ -11,6 +11,7 @@ import torch
 from maskscope import framing
 from maskscope.metrics import evaluate_pair
 from maskscope.models.conv_fsenet import ConvFSENet
+from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, slim_channels
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +19,38 @@ log = logging.getLogger(__name__)
 @dataclass
 class Enhanced:
     audio: np.ndarray
-    gates: np.ndarray | None  # (n_blocks, H, frames) 0/1, None for ungated models
+    # (blocks, channels, frames) 0/1 per STFT frame: DynCP's gates, or the channels a router's width
+    # choices leave active; None for models without per-frame decisions
+    gates: np.ndarray | None
+    choices: np.ndarray | None = None  # a routed DEMUCS: index into its widths, per segment
 
 
-def enhance(model: ConvFSENet, noisy: np.ndarray) -> Enhanced:
-    """Run the (masked dense) model over one utterance in eval mode."""
+def router_masks(config: SlimDemucsConfig, choices: np.ndarray, frames: int) -> np.ndarray:
+    """Per STFT frame, the active channels of each encoder layer under the router's choices.
+
+    (depth, widest layer's channels, frames): layer b's first slim_channels(C_b, UF) channels are
+    on, the rest (and the channels a narrower layer lacks) off. Frame t takes the width of the
+    segment that holds its centre sample t * HOP."""
+    widest = max(config.channels)
+    per_width = np.zeros((len(config.widths), config.depth, widest), dtype=np.uint8)
+    for k, uf in enumerate(config.widths):
+        for block, full in enumerate(config.channels):
+            per_width[k, block, : slim_channels(full, uf)] = 1
+    segment_of_frame = np.minimum(np.arange(frames) * framing.HOP // config.segment, choices.size - 1)
+    return per_width[choices[segment_of_frame]].transpose(1, 2, 0)
+
+
+def enhance(model: ConvFSENet | SlimDemucs, noisy: np.ndarray, uf: float | None = None) -> Enhanced:
+    """Run the model over one utterance in eval mode (Conv-FSENet: masked dense; DEMUCS: at `uf`,
+    or routed when it has a router and `uf` is None)."""
     with torch.no_grad():
+        if isinstance(model, SlimDemucs):
+            output = model.eval()(torch.from_numpy(noisy)[None], uf=uf)
+            audio = output.audio[0].numpy().astype(np.float32)
+            if output.choices is None:
+                return Enhanced(audio, None)
+            choices = output.choices[0].numpy()
+            return Enhanced(audio, router_masks(model.config, choices, framing.frame_count(noisy.size)), choices)
         spectrum = framing.stft(torch.from_numpy(noisy)[None])
         output = model.eval()(spectrum)
         audio = framing.istft(output.spectrum, length=noisy.size)[0].numpy()

@@ -86,7 +86,9 @@ def l1_ranking(bits: np.ndarray, target: np.ndarray, k: int, kind: Kind) -> np.n
         for ranking in rankings:
             if position < len(ranking) and ranking[position] not in order:
                 order.append(ranking[position])
-    return np.array(order[:k], dtype=np.int64)
+    # Nothing varies (e.g. a router that always picks one width): keep one bit, so the probe is its
+    # bias alone (a constant bit gets no weight) instead of a model with no input.
+    return np.array(order[:k] or [0], dtype=np.int64)
 
 
 def fit_probe(bits: np.ndarray, target: np.ndarray, kind: Kind) -> LogisticRegression | Ridge:

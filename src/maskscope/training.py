@@ -3,7 +3,9 @@
 Loss (SPEC.md): 0.7 * MSE of compressed magnitudes (exponent 0.3) + 0.3 * MSE of compressed
 complex spectra, both after dividing the spectra by the clean active-speech level, so loud and
 quiet utterances weigh the same. DynCP models add L_DCP (weight `dcp_weight`) pulling each
-block's gate usage to the target.
+block's gate usage to the target. A slimmable DEMUCS is trained at every width each step (the
+mean of the widths' losses on the STFT of its output); a routed one adds the utilization loss
+pulling the router's expected average UF to the target.
 
 A checkpoint is written atomically after every epoch; a killed run resumes from it and, because
 every epoch's data order and every random draw come from seeded generators whose state is saved,
@@ -29,6 +31,7 @@ from maskscope.errors import ParamsError
 from maskscope.framing import active_speech_power
 from maskscope.io import atomic_output_file, read_shards
 from maskscope.models.conv_fsenet import ConvFSENet, gate_usage, gate_usage_loss
+from maskscope.models.demucs import SlimDemucs, expected_uf, utilization_loss
 from maskscope.seeding import item_seed
 
 log = logging.getLogger(__name__)
@@ -102,8 +105,8 @@ class TrainSettings:
     batch_size: int
     segment_seconds: float
     learning_rate: float
-    dcp_weight: float
-    target_usage: float | None  # Φ_trgt for DynCP models, None otherwise
+    usage_weight: float  # weight of L_DCP (DynCP) or of the router's utilization loss
+    target_usage: float | None  # Φ_trgt for DynCP, target average UF for a routed model, None otherwise
     seed: int
 
 
@@ -125,17 +128,53 @@ class TrainState:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def evaluate_loss(model: ConvFSENet, utterances: list[Utterance]) -> float:
-    """Mean SE loss over whole utterances (no gate loss), in eval mode."""
+SEModel = ConvFSENet | SlimDemucs
+
+
+def enhanced_spectrum(model: SEModel, noisy: torch.Tensor, uf: float | None = None) -> tuple[torch.Tensor, object]:
+    """(batch, samples) noisy audio -> the model's enhanced STFT and its raw output.
+
+    A DEMUCS runs at `uf` (None: routed if it has a router, else full width)."""
+    if isinstance(model, SlimDemucs):
+        output = model(noisy, uf=uf)
+        return framing.stft(output.audio), output
+    output = model(framing.stft(noisy))
+    return output.spectrum, output
+
+
+def step_loss(
+    model: SEModel, clean: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor, settings: TrainSettings
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One batch's training loss and the usage it reached (per gated block, or [average UF])."""
+    clean_spec = framing.stft(clean)
+    if isinstance(model, SlimDemucs) and not model.config.dynamic:
+        # Slimmable training: every width on the same batch, so each one is a usable model.
+        losses = [se_loss(enhanced_spectrum(model, noisy, uf)[0], clean_spec, level) for uf in model.config.widths]
+        return torch.stack(losses).mean(), None
+    spectrum, output = enhanced_spectrum(model, noisy)
+    loss = se_loss(spectrum, clean_spec, level)
+    if settings.target_usage is None:
+        return loss, None
+    if isinstance(model, SlimDemucs):
+        widths = model.config.widths
+        loss = loss + settings.usage_weight * utilization_loss(output.probs, widths, settings.target_usage)
+        return loss, expected_uf(output.probs, widths).detach()[None]
+    if output.gates is None:
+        return loss, None
+    loss = loss + settings.usage_weight * gate_usage_loss(output.gates, settings.target_usage)
+    return loss, gate_usage(output.gates).detach()
+
+
+def evaluate_loss(model: SEModel, utterances: list[Utterance]) -> float:
+    """Mean SE loss over whole utterances (no usage loss), in eval mode; a slimmable model at full width."""
     model.eval()
     device = next(model.parameters()).device
     total = 0.0
     with torch.no_grad():
         for utterance in utterances:
             clean = framing.stft(torch.from_numpy(utterance.clean)[None].to(device))
-            noisy = framing.stft(torch.from_numpy(utterance.noisy)[None].to(device))
-            output = model(noisy)
-            total += float(se_loss(output.spectrum, clean, torch.tensor([utterance.level], device=device)))
+            spectrum, _ = enhanced_spectrum(model, torch.from_numpy(utterance.noisy)[None].to(device))
+            total += float(se_loss(spectrum, clean, torch.tensor([utterance.level], device=device)))
     return total / max(len(utterances), 1)
 
 
@@ -146,7 +185,7 @@ def learning_rate_at(epoch: int, settings: TrainSettings) -> float:
     return settings.learning_rate * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
-def _save_checkpoint(path: Path, model: ConvFSENet, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+def _save_checkpoint(path: Path, model: SEModel, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -158,7 +197,7 @@ def _save_checkpoint(path: Path, model: ConvFSENet, optimizer: torch.optim.Optim
 
 
 def train(
-    model: ConvFSENet,
+    model: SEModel,
     train_set: list[Utterance],
     valid_set: list[Utterance],
     settings: TrainSettings,
@@ -201,12 +240,9 @@ def train(
         batches = crop_batches(train_set, segment, settings.batch_size, rng)
         for clean, noisy, level in tqdm(batches, total=steps, desc=f"epoch {epoch}", disable=None, leave=False):
             clean, noisy, level = clean.to(device), noisy.to(device), level.to(device)
-            clean_spec, noisy_spec = framing.stft(clean), framing.stft(noisy)
-            output = model(noisy_spec)
-            loss = se_loss(output.spectrum, clean_spec, level)
-            if output.gates is not None and settings.target_usage is not None:
-                loss = loss + settings.dcp_weight * gate_usage_loss(output.gates, settings.target_usage)
-                usages.append(gate_usage(output.gates).detach())
+            loss, usage = step_loss(model, clean, noisy, level, settings)
+            if usage is not None:
+                usages.append(usage)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

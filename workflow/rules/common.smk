@@ -12,13 +12,15 @@ from snakemake.utils import validate
 from maskscope.config import params_slice, validate_params
 from maskscope.errors import ParamsError
 from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
-from pipelines.stages import STAGES, fill
+from pipelines.stages import build_stages, fill
 
 validate(config, "../schemas/params.schema.json")
 try:
     PARAMS = validate_params(config, "params.yaml")
 except ParamsError as error:
     sys.exit(f"error: {error}")
+# The DAG follows the variants of the params Snakemake was given.
+STAGES = build_stages(PARAMS.variants)
 
 ALL_OUTPUTS = [
     fill(out.snakemake_path, item) for stage in STAGES for item in stage.instances() for out in stage.outs.values()

@@ -1,5 +1,9 @@
 """Stage `dump_masks` (a sweep over gated variants and splits): every frame's gates, bit-packed.
 
+DynCP variants: the gates of every block. Routed DEMUCS variants: the channels of each encoder
+layer that the router's width choice for the frame's segment leaves active (blocks = layers,
+channels = the widest layer's, so a narrower layer's extra bits are always 0).
+
 Rows are keyed by (utt_id, frame) exactly as the labels are, since both frame audio through
 `framing`; shards hold MASK_SHARD_UTTERANCES mixtures each.
 """
@@ -17,6 +21,8 @@ from maskscope.errors import ParamsError
 from maskscope.evaluation import enhance
 from maskscope.io import atomic_output_dir, write_parquet
 from maskscope.masks import MaskLayout, mask_table, write_layout
+from maskscope.models.conv_fsenet import ConvFSENet
+from maskscope.models.demucs import SlimDemucs
 from maskscope.stages import StageContext
 from maskscope.stages.train import MODEL_FILE, load_model
 from maskscope.training import load_split
@@ -28,9 +34,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     variant, split = ctx.items["variant"], ctx.items["split"]
     torch.set_num_threads(ctx.workers)
     model, _ = load_model(ctx.deps["model"] / MODEL_FILE)
-    if not model.config.gated:
-        raise ParamsError(f"variant '{variant}' has no gates to dump (kind must be 'dyncp')")
-    layout = MaskLayout(blocks=model.config.n_blocks, hidden=model.config.hidden)
+    if isinstance(model, SlimDemucs) and model.config.dynamic:
+        layout = MaskLayout(blocks=model.config.depth, hidden=max(model.config.channels))
+        channels = sum(model.config.channels)
+    elif isinstance(model, ConvFSENet) and model.config.gated:
+        layout = MaskLayout(blocks=model.config.n_blocks, hidden=model.config.hidden)
+        channels = layout.bits
+    else:
+        raise ParamsError(f"variant '{variant}' has no per-frame decisions to dump (kind must be dyncp or slim-dyn)")
     utterances = load_split(ctx.deps["mix"], split)
     frames = open_bits = 0
     started = time.perf_counter()
@@ -56,5 +67,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "utterances": len(utterances),
         "frames": frames,
         "bytes_per_frame": layout.bytes_per_frame,
-        "gate_usage": round(open_bits / max(frames * layout.bits, 1), 4),
+        # share of the model's channels active (DynCP: open gates; DEMUCS: left on by the router)
+        "gate_usage": round(open_bits / max(frames * channels, 1), 4),
     }

@@ -25,9 +25,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "PESQ": entry["pesq"],
             "STOI": entry["stoi"],
             "SI-SDR": entry["si_sdr"],
-            "kMAC/frame": round(entry.get("macs_per_frame", 0) / 1e3, 1) if name != "noisy" else "",
+            "MACs/sample": round(entry["macs_per_sample"]) if name != "noisy" else "",
             "MAC saving": entry.get("mac_saving", ""),
-            "gate usage": entry.get("gate_usage") or "",
+            # DynCP: fraction of open gates; routed DEMUCS: average UF; slimmable DEMUCS: its fixed UF
+            "usage": entry.get("gate_usage") or entry.get("average_uf") or entry.get("uf") or "",
         }
         for name, entry in evaluation.items()
     ]

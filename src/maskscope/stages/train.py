@@ -1,8 +1,11 @@
-"""Stage `train` (a sweep over the pruned variants): train one Conv-FSENet variant, resumably.
+"""The training stages: one variant per run, resumably, from the base model it derives from.
 
-By default a pruned variant starts from the trained dense model (stage `train_dense`) and is
-fine-tuned for `prune.epochs`; with `prune.start: scratch` it trains from random weights for
-`train.epochs`, like the dense model.
+- `train_dense` / `train` (a sweep over the pruned variants): Conv-FSENet. By default a pruned
+  variant starts from the trained dense model and is fine-tuned for `prune.epochs`; with
+  `prune.start: scratch` it trains from random weights for `train.epochs`, like the dense model.
+- `train_slim` / `train_router` (a sweep over the routed variants): slimmable DEMUCS. The
+  slim-static model trains at every width for `slimming.epochs`; a routed model takes all its
+  weights, adds a fresh router and is fine-tuned for `slimming.router_epochs`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import torch
 
+from maskscope.errors import ParamsError
 from maskscope.io import atomic_output_dir, atomic_output_file
 from maskscope.models.conv_fsenet import (
     ConvFSENet,
@@ -25,9 +29,10 @@ from maskscope.models.conv_fsenet import (
     macs_per_frame,
     static_hidden_for_budget,
 )
+from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, macs_per_sample
 from maskscope.stages import StageContext
 from maskscope.tracking import dvc_md5
-from maskscope.training import EpochRecord, TrainSettings, load_split, train
+from maskscope.training import EpochRecord, SEModel, TrainSettings, load_split, train
 
 CHECKPOINT_ROOT = Path("checkpoints")
 MODEL_FILE = "model.pt"
@@ -57,16 +62,48 @@ def model_config(model: Any, train_params: Any, variant: Any) -> ConvFSENetConfi
     return ConvFSENetConfig(**{**asdict(base), "hidden": static_hidden_for_budget(base, budget)})
 
 
-def save_model(path: Path, model: ConvFSENet, variant_name: str, variant: dict[str, Any]) -> None:
-    payload = {"config": asdict(model.config), "variant": variant_name, "spec": variant, "state": model.state_dict()}
+def slim_config(slimming: Any, variant: Any) -> SlimDemucsConfig:
+    """The slimmable DEMUCS of a slim-static or (with a router) slim-dyn variant."""
+    return SlimDemucsConfig(
+        hidden=slimming.hidden,
+        depth=slimming.depth,
+        kernel=slimming.kernel,
+        stride=slimming.stride,
+        resample=slimming.resample,
+        gru=slimming.gru,
+        gru_groups=slimming.gru_groups,
+        gru_layers=slimming.gru_layers,
+        widths=tuple(slimming.widths),
+        dynamic=variant.kind == "slim-dyn",
+        segment=slimming.segment_samples,
+        gumbel_temperature=slimming.gumbel_temperature,
+    )
+
+
+FAMILIES = {"conv_fsenet": (ConvFSENet, ConvFSENetConfig), "slim_demucs": (SlimDemucs, SlimDemucsConfig)}
+
+
+def save_model(path: Path, model: SEModel, variant_name: str, variant: dict[str, Any]) -> None:
+    family = next(name for name, (cls, _) in FAMILIES.items() if isinstance(model, cls))
+    payload = {
+        "family": family,
+        "config": asdict(model.config),
+        "variant": variant_name,
+        "spec": variant,
+        "state": model.state_dict(),
+    }
     with atomic_output_file(path) as tmp:
         torch.save(payload, tmp)
 
 
-def load_model(path: Path) -> tuple[ConvFSENet, dict[str, Any]]:
+def load_model(path: Path) -> tuple[SEModel, dict[str, Any]]:
     """A trained model (eval mode) and its metadata, from a `models/<variant>/model.pt`."""
     payload = torch.load(path, weights_only=False)
-    model = ConvFSENet(ConvFSENetConfig(**payload["config"]))
+    cls, config_cls = FAMILIES[payload.get("family", "conv_fsenet")]
+    config = dict(payload["config"])
+    if config_cls is SlimDemucsConfig:
+        config["widths"] = tuple(config["widths"])
+    model = cls(config_cls(**config))
     model.load_state_dict(payload["state"])
     model.eval()
     return model, payload
@@ -75,10 +112,10 @@ def load_model(path: Path) -> tuple[ConvFSENet, dict[str, Any]]:
 def code_digest() -> str:
     """Digest of the code that shapes training, so a code change never resumes an old run."""
     from maskscope import training
-    from maskscope.models import conv_fsenet
+    from maskscope.models import conv_fsenet, demucs
 
     digest = hashlib.sha256(torch.__version__.encode())
-    for module in (training, conv_fsenet):
+    for module in (training, conv_fsenet, demucs):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()
@@ -104,36 +141,68 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return train_variant(ctx, ctx.items["variant"])
 
 
-def train_variant(ctx: StageContext, variant_name: str) -> dict[str, Any]:
-    params, deps, outs = ctx.params, ctx.deps, ctx.outs
-    variant = params.variants[variant_name]
-    torch.set_num_threads(ctx.workers)
-    config = model_config(params.model, params.train, variant)
+def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEModel, TrainSettings, str]:
+    """The model to train (initialised from its base when it has one), its settings, and where it started."""
+    train_params = params.train
+    if variant.kind in ("slim-static", "slim-dyn"):
+        slimming = params.slimming
+        torch.manual_seed(params.seed)
+        model: SEModel = SlimDemucs(slim_config(slimming, variant))
+        started_from = "scratch"
+        if variant.kind == "slim-dyn":
+            base, _ = load_model(base_dir / MODEL_FILE)
+            # strict=False: the base has no router; every other weight must be there.
+            missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+            if unexpected or any(not key.startswith("router.") for key in missing):
+                raise ParamsError(f"{base_dir}: not the slimmable DEMUCS of these slimming params; retrain it")
+            started_from = "slim-static"
+        settings = TrainSettings(
+            epochs=slimming.router_epochs if variant.kind == "slim-dyn" else slimming.epochs,
+            batch_size=train_params.batch_size,
+            segment_seconds=train_params.segment_seconds,
+            learning_rate=slimming.learning_rate,
+            usage_weight=slimming.utilization_weight,
+            target_usage=variant.target_usage if variant.kind == "slim-dyn" else None,
+            seed=params.seed,
+        )
+        return model, settings, started_from
+    config = model_config(params.model, train_params, variant)
     torch.manual_seed(params.seed)
     model = ConvFSENet(config)
-    train_params = params.train
     from_dense = variant.kind != "dense" and params.prune.start == "dense"
     if from_dense:
-        dense, _ = load_model(deps["dense"] / MODEL_FILE)
+        dense, _ = load_model(base_dir / MODEL_FILE)
         initialise_from_dense(model, dense)
     settings = TrainSettings(
         epochs=params.prune.epochs if from_dense else train_params.epochs,
         batch_size=train_params.batch_size,
         segment_seconds=train_params.segment_seconds,
         learning_rate=train_params.learning_rate,
-        dcp_weight=train_params.dcp_weight,
+        usage_weight=train_params.dcp_weight,
         target_usage=variant.target_usage if variant.kind == "dyncp" else None,
         seed=params.seed,
     )
+    return model, settings, "dense" if from_dense else "scratch"
+
+
+def nominal_macs(model: SEModel, usage: list[float] | None) -> dict[str, float]:
+    """The cost the training reached: MACs per frame (Conv-FSENet) or per sample (DEMUCS, full width)."""
+    if isinstance(model, SlimDemucs):
+        return {"nominal_macs_per_sample": macs_per_sample(model.config)}
+    return {"nominal_macs_per_frame": macs_per_frame(model.config, usage).total}
+
+
+def train_variant(ctx: StageContext, variant_name: str) -> dict[str, Any]:
+    params, deps, outs = ctx.params, ctx.deps, ctx.outs
+    variant = params.variants[variant_name]
+    torch.set_num_threads(ctx.workers)
+    model, settings, started_from = build_variant(params, variant, deps.get("base"))
     train_set = load_split(deps["mix"], "train")
-    valid_set = load_split(deps["mix"], "valid", limit=train_params.valid_utterances)
+    valid_set = load_split(deps["mix"], "valid", limit=params.train.valid_utterances)
     variant_dict = {"kind": variant.kind, "target_usage": variant.target_usage}
     slice_key = {
-        "seed": params.seed,
-        "model": params.model.to_dict(),
-        "train": params.train.to_dict(),
-        "variant": variant_dict,
-        "start": dvc_md5(deps["dense"]) if from_dense else "scratch",
+        "params": params.to_dict(),  # the keys the registry declares for this stage, this variant's among them
+        "start": dvc_md5(deps["base"]) if started_from != "scratch" else "scratch",
         "epochs": settings.epochs,
     }
     checkpoint = checkpoint_path(variant_name, slice_key, dvc_md5(deps["mix"]))
@@ -160,12 +229,13 @@ def train_variant(ctx: StageContext, variant_name: str) -> dict[str, Any]:
     return {
         "variant": variant_name,
         "kind": variant.kind,
-        "hidden": config.hidden,
+        "hidden": model.config.hidden,
         "parameters": count_parameters(model),
         "epochs": state.epoch,
-        "started_from": "dense" if from_dense else "scratch",
+        "started_from": started_from,
         "train_loss": round(last.train_loss, 6),
         "valid_loss": round(last.valid_loss, 6),
+        # DynCP: mean gate usage; routed DEMUCS: the router's expected average UF
         "train_gate_usage": None if usage is None else round(last.gate_usage, 4),
-        "nominal_macs_per_frame": macs_per_frame(config, usage).total,
+        **nominal_macs(model, usage),
     }
