@@ -202,3 +202,14 @@ def test_every_module_a_stage_runs_is_one_of_its_deps(stage):
     needed = imported_modules(f"stages/{stage.name}.py", package_root) - NOT_SHAPING_OUTPUTS
     missing = needed - set(stage.code)
     assert not missing, f"{stage.name} runs {sorted(missing)} but pipelines/stages.py does not list them"
+
+
+def test_snakemake_refuses_config_overrides_the_stages_would_not_see():
+    result = subprocess.run(
+        ["snakemake", "--profile", "workflow/profiles/default", "-n", "--config", "seed=99"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "differ from params.yaml" in result.stderr + result.stdout

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from maskscope.errors import MissingInputError
 from maskscope.probes import (
     TASKS,
     export_probe,
@@ -168,5 +169,5 @@ def test_folds_keep_the_voices_of_one_family_together(tmp_path):
         fit_speakers, held_speakers = set(labels["speaker"][fit]), set(labels["speaker"][held_out])
         for one, other in (("kal", "awb_cg"), ("slt", "slt_hts")):
             assert not ({one, other} & fit_speakers and {one, other} & held_speakers)
-    with pytest.raises(ValueError, match=r"manifest\.parquet.*'ghost'"):
+    with pytest.raises(MissingInputError, match=r"manifest\.parquet.*'ghost'.*rerun the pipeline"):
         frame_families(pd.DataFrame({"speaker": ["ghost"]}), corpus)

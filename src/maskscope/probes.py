@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge, lars_path_gram
 from sklearn.model_selection import GroupKFold
 
+from maskscope.errors import MissingInputError
 from maskscope.seeding import item_seed
 from maskscope.splits import speaker_families
 
@@ -119,7 +120,10 @@ def frame_families(labels: pd.DataFrame, corpus_dir: Path) -> np.ndarray:
     families = speaker_families(corpus_dir)
     unknown = sorted(set(labels["speaker"]) - set(families))
     if unknown:
-        raise ValueError(f"{corpus_dir}/manifest.parquet: speakers {unknown[:5]} of the labels are not in the corpus")
+        raise MissingInputError(
+            f"{corpus_dir}/manifest.parquet: speakers {unknown[:5]} of the labels are not in the corpus; the labels "
+            "were made from another corpus: rerun the pipeline (dvc repro) so both come from the same one"
+        )
     return labels["speaker"].map(families).to_numpy()
 
 

@@ -254,8 +254,8 @@ PAPER_SLIM_ROUTED = {"10": (2.96, 0.18), "25": (2.96, 0.29), "50": (3.03, 0.54)}
 
 def slimming_comparison(evaluation: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The adaptive-slimming rows, when the run trained those models (preset `slimming`)."""
-    quarter, routed = evaluation.get("slim-static@1/4"), evaluation.get("slim-dyn-25")
-    if quarter is None or routed is None:
+    quarter = evaluation.get("slim-static@1/4")
+    if quarter is None:
         return []
     full = evaluation.get("slim-static@1", quarter)["macs_per_sample"]
     size = (
@@ -283,18 +283,26 @@ def slimming_comparison(evaluation: dict[str, Any]) -> list[tuple[str, str, str,
                 "PESQ: " + _versus(entry["pesq"], paper_pesq),
             )
         )
-    beats = routed["pesq"] >= quarter["pesq"] and routed["macs_per_sample"] <= quarter["macs_per_sample"]
-    rows.append(
-        (
-            "Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample",
-            "2.96 vs 2.96 at fewer MACs",
-            f"{routed['pesq']:.3f} vs {quarter['pesq']:.3f}; "
-            f"{routed['macs_per_sample']:.0f} vs {quarter['macs_per_sample']:.0f}",
-            ("Matched: at least the static quality at no more cost." if beats else "Not matched here.")
-            + " Our widths slice every layer's input and output channels, so a layer's cost falls with UF²,"
-            " where the paper's MACs fall about linearly in UF.",
+    # The paper's claims against static UF 1/4: routed at 10 % matches its quality with 29 % fewer MACs
+    # (PESQ 2.96 both); the issue asks the same of routed at 25 %.
+    for target, paper in (("10", "2.96 vs 2.96 at 29 % fewer MACs"), ("25", "2.96 vs 2.96")):
+        entry = evaluation.get(f"slim-dyn-{target}")
+        if entry is None:
+            continue
+        beats = entry["pesq"] >= quarter["pesq"] and entry["macs_per_sample"] <= quarter["macs_per_sample"]
+        extra = entry["macs_per_sample"] / quarter["macs_per_sample"] - 1
+        rows.append(
+            (
+                f"Routed (target 0.{target}) vs static UF 1/4: PESQ, MACs per sample",
+                paper,
+                f"{entry['pesq']:.3f} vs {quarter['pesq']:.3f}; "
+                f"{entry['macs_per_sample']:.0f} vs {quarter['macs_per_sample']:.0f} ({100 * extra:+.0f} % MACs)",
+                ("Matched: at least the static quality at no more cost." if beats else "Not matched here.")
+                + " Our widths slice every layer's input and output channels, so a layer's cost falls with UF²,"
+                " where the paper's MACs fall about linearly in UF: a router mixing widths around a mean UF"
+                " pays more than the static model at that UF.",
+            )
         )
-    )
     return rows
 
 

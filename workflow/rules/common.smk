@@ -4,6 +4,8 @@ import os
 import re
 import sys
 
+import yaml
+
 sys.path.insert(0, workflow.basedir)
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
@@ -14,6 +16,15 @@ from maskscope.errors import ParamsError
 from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
 from pipelines.stages import build_stages, fill
 
+# The stages read params.yaml, as DVC runs them: a --config / --configfile override would change the
+# plan but not what the stages compute, so it is refused rather than silently ignored. Compared before
+# validate(), which fills in schema defaults.
+with open(os.path.join(workflow.basedir, "params.yaml")) as handle:
+    if config != yaml.safe_load(handle):
+        sys.exit(
+            "error: snakemake --config/--configfile values differ from params.yaml, and the stages read "
+            "params.yaml: edit params.yaml (or run `maskscope preset NAME`) instead of overriding"
+        )
 validate(config, "../schemas/params.schema.json")
 try:
     PARAMS = validate_params(config, "params.yaml")
