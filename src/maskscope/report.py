@@ -239,8 +239,9 @@ def paper_comparison(
             f"{probe['f0_r2']:.3f}",
             _versus(probe["f0_r2"], 0.86)
             + " Truth is WORLD harvest on clean speech, scored on voiced frames of speakers unseen by the probe."
-            " Our gates come from a rank-16 predictor, so each block's 256 gates carry at most 16 dimensions"
-            " per frame; a linear read-out of pitch may not survive that (a hypothesis, not yet tested).",
+            " Not the gate predictor's low rank: on the default data, DynCP Φ=0.25 with rank 16 / 64 / 256 gave"
+            " F0 R² −0.067 / 0.008 / −0.012 and R² of F0 within each speaker −0.065 / −0.094 / −0.079"
+            " (benchmarks/probe_gate_rank.py, 2026-12-04).",
         ),
     ]
     rows += slimming_comparison(evaluation)
