@@ -115,10 +115,38 @@ def test_a_preset_adds_variants_and_keeps_the_default_ones():
         ({"dense": {"kind": "static", "target_usage": 0.5}}, r"variants\.dense\.kind' must be 'dense'"),
         ({"dense": {"kind": "dense"}, "wide": {"kind": "slim-static"}}, "must be named 'slim-static'"),
         ({"Dyn.25": {"kind": "dense"}}, "lowercase letters, digits and '-' only"),
+        ({"noisy": {"kind": "dense"}}, "'noisy' is taken"),
+        ({"dyncp-50": {"kind": "dyncp", "target_usage": 0.4}}, r"the name says 0\.5, the value is 0\.4"),
     ],
 )
 def test_variants_that_the_pipeline_cannot_train_are_refused(variants, message):
     data = Params().model_dump(mode="json")
-    data["variants"] = variants
+    focus = {"dense": {"kind": "dense"}, "dyncp-25": {"kind": "dyncp", "target_usage": 0.25}}
+    data["variants"] = {**focus, **variants}
     with pytest.raises(ParamsError, match=message):
+        validate_params(data, "params.yaml")
+
+
+def test_the_reports_focus_variant_is_required():
+    data = Params().model_dump(mode="json")
+    data["variants"] = {"slim-static": {"kind": "slim-static"}}
+    with pytest.raises(ParamsError, match=r"'variants\.dyncp-25' must be a dyncp variant"):
+        validate_params(data, "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("slimming", "key"),
+    [
+        ({"widths": [0.25, 0.5]}, "slimming.widths"),
+        ({"widths": [1.0, 0.5]}, "slimming.widths"),
+        ({"kernel": 2, "stride": 4}, "slimming.kernel"),
+        ({"gru": "grouped", "gru_groups": 3}, "slimming.gru_groups"),
+        ({"segment_samples": 1000}, "slimming.segment_samples"),
+        ({"segment_samples": 32768}, "slimming.segment_samples"),
+    ],
+)
+def test_slimming_settings_the_model_would_refuse_are_named_up_front(slimming, key):
+    data = Params().model_dump(mode="json")
+    data["slimming"].update(slimming)
+    with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
         validate_params(data, "params.yaml")

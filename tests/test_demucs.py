@@ -375,3 +375,30 @@ def test_router_and_dynamic_macs():
     choices = torch.tensor([[0, 0, 3, 1]])
     expected = (2 * macs_per_sample(c, 0.125) + macs_per_sample(c, 1.0) + macs_per_sample(c, 0.25)) / 4
     assert dynamic_macs_per_sample(c, choices) == pytest.approx(expected + router_macs_per_sample(c))
+
+
+def test_dumped_router_masks_follow_the_channels_the_model_keeps_on():
+    """`router_masks` (per STFT frame, what dump_masks stores) agrees with the masks the routed
+    forward applies at every encoder level, for choices that vary and a short last segment."""
+    from maskscope.evaluation import router_masks
+    from maskscope.framing import HOP, frame_count
+
+    config = SlimDemucsConfig(hidden=4, depth=3, segment=2048, dynamic=True)
+    model = SlimDemucs(config)
+    length = 5 * config.segment + 700
+    choices = torch.tensor([3, 0, 2, 1, 0, 3])
+    one_hot = torch.nn.functional.one_hot(choices, len(config.widths)).float()[None]
+    applied = model._masks(one_hot, length, 1.0)
+    dumped = router_masks(config, choices.numpy(), frame_count(length))
+    assert dumped.shape == (config.depth, max(config.channels), frame_count(length))
+    compared = 0
+    for level, channels in enumerate(config.channels, start=1):
+        step = config.stride**level  # a level-`level` frame starts every `step` input samples
+        for frame in range(frame_count(length)):
+            index = frame * HOP // step
+            if index < applied[level].shape[-1]:
+                expected = applied[level][0, :, index].numpy().astype(bool)
+                assert (dumped[level - 1, :channels, frame] == expected).all(), (level, frame)
+                compared += 1
+        assert not dumped[level - 1, channels:].any()  # padding bits of a narrower layer stay off
+    assert compared > 3 * 30

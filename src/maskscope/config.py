@@ -293,6 +293,7 @@ def validate_params(data: Any, source: str = "params") -> Params:
             f"labels.f0_ceil_hz ({params.labels.f0_ceil_hz})"
         )
     _check_variants(params.variants, source)
+    _check_slimming(params.slimming, params.train, source)
     low, high = params.mix.pad_seconds
     if not 0 <= low <= high:
         raise ParamsError(
@@ -304,12 +305,32 @@ def validate_params(data: Any, source: str = "params") -> Params:
     return params
 
 
+# The report's headline numbers are about this variant (the papers' Φ = 0.25), so it must exist.
+FOCUS_VARIANT = "dyncp-25"
+NUMBERED_VARIANT = re.compile(r"^(dyncp|static|slim-dyn)-(\d+)$")
+
+
 def _check_variants(variants: dict[str, VariantParams], source: str) -> None:
-    """Names usable as paths and DVC keys; every derived variant has its base to start from."""
+    """Names usable as paths and DVC keys; every derived variant has its base to start from; a
+    name that states a target states the right one (the report matches the papers' rows by name)."""
+    if FOCUS_VARIANT not in variants or variants[FOCUS_VARIANT].kind != "dyncp":
+        raise ParamsError(
+            f"{source}: key 'variants.{FOCUS_VARIANT}' must be a dyncp variant: the report's headline and "
+            "`maskscope enhance`'s default model are about it"
+        )
     for name, variant in variants.items():
         key = f"variants.{name}"
-        if not VARIANT_NAME.match(name):
-            raise ParamsError(f"{source}: key '{key}': a variant name takes lowercase letters, digits and '-' only")
+        if not VARIANT_NAME.match(name) or name == "noisy":
+            raise ParamsError(
+                f"{source}: key '{key}': a variant name takes lowercase letters, digits and '-' only, and "
+                "'noisy' is taken by the unprocessed input"
+            )
+        numbered = NUMBERED_VARIANT.match(name)
+        if numbered and (variant.target_usage is None or round(100 * variant.target_usage) != int(numbered[2])):
+            raise ParamsError(
+                f"{source}: key '{key}.target_usage': the name says {int(numbered[2]) / 100:g}, the value is "
+                f"{variant.target_usage}; rename the variant or fix the target"
+            )
         if name in BASE_OF_KIND.values() and variant.kind != name:
             raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
         if variant.kind in ("dense", "slim-static"):
@@ -321,6 +342,34 @@ def _check_variants(variants: dict[str, VariantParams], source: str) -> None:
         base = BASE_OF_KIND[variant.kind]
         if base not in variants:
             raise ParamsError(f"{source}: key '{key}': kind '{variant.kind}' starts from variant '{base}': define it")
+
+
+ROUTER_FRAME = 256  # samples per router feature frame (models/demucs.py's default)
+
+
+def _check_slimming(slimming: SlimmingParams, train: TrainParams, source: str) -> None:
+    """What SlimDemucsConfig would refuse, named by params key, before any stage runs."""
+    widths = list(slimming.widths)
+    if widths != sorted(set(widths)) or widths[0] <= 0 or widths[-1] != 1.0:
+        raise ParamsError(
+            f"{source}: key 'slimming.widths': value {widths} must be strictly increasing, in (0, 1], and end "
+            "with 1.0 (the full width, the reference of every saving)"
+        )
+    if slimming.kernel < slimming.stride:
+        raise ParamsError(f"{source}: key 'slimming.kernel' must be >= slimming.stride ({slimming.stride})")
+    bottleneck = slimming.hidden * 2 ** (slimming.depth - 1)
+    if slimming.gru == "grouped" and bottleneck % slimming.gru_groups:
+        raise ParamsError(
+            f"{source}: key 'slimming.gru_groups': {slimming.gru_groups} must divide the bottleneck width "
+            f"({bottleneck} = hidden * 2**(depth-1))"
+        )
+    crop = round(train.segment_seconds * 16000)
+    if slimming.segment_samples % ROUTER_FRAME or not 0 < 2 * slimming.segment_samples <= crop:
+        raise ParamsError(
+            f"{source}: key 'slimming.segment_samples': value {slimming.segment_samples} must be a multiple of "
+            f"{ROUTER_FRAME} and at most half a training crop ({crop} samples, train.segment_seconds), so the "
+            "router sees a segment before the one it decides"
+        )
 
 
 def _check_sources(params: Params, source: str) -> None:

@@ -14,7 +14,6 @@ from snakemake.utils import validate
 from maskscope.config import params_slice, validate_params
 from maskscope.errors import ParamsError
 from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
-from pipelines.stages import build_stages, fill
 
 # The stages read params.yaml, as DVC runs them: a --config / --configfile override would change the
 # plan but not what the stages compute, so it is refused rather than silently ignored. Compared before
@@ -30,6 +29,9 @@ try:
     PARAMS = validate_params(config, "params.yaml")
 except ParamsError as error:
     sys.exit(f"error: {error}")
+# Imported after the check above: the registry reads params.yaml when imported.
+from pipelines.stages import build_stages, fill
+
 # The DAG follows the variants of the params Snakemake was given.
 STAGES = build_stages(PARAMS.variants)
 

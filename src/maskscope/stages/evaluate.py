@@ -25,7 +25,7 @@ from maskscope.evaluation import Enhanced, enhance, mean_scores, score
 from maskscope.framing import HOP
 from maskscope.io import atomic_output_dir, write_parquet
 from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
-from maskscope.models.demucs import SlimDemucs, dynamic_macs_per_sample, macs_per_sample, router_macs_per_sample
+from maskscope.models.demucs import SlimDemucs, macs_per_sample, router_macs_per_sample
 from maskscope.stages import StageContext
 from maskscope.stages.train import MODEL_FILE, load_model
 from maskscope.training import Utterance, load_split
@@ -67,15 +67,22 @@ def fsenet_system(model: ConvFSENet, outputs: list[Enhanced]) -> System:
 
 
 def routed_system(model: SlimDemucs, outputs: list[Enhanced]) -> System:
-    widths = model.config.widths
-    choices = torch.from_numpy(np.concatenate([output.choices for output in outputs]))
-    share = torch.bincount(choices, minlength=len(widths)).double() / choices.numel()
+    """A routed DEMUCS's cost and width statistics, each segment weighted by the samples it holds
+    (an utterance's last segment is usually short)."""
+    config = model.config
+    share = np.zeros(len(config.widths))
+    for output in outputs:
+        samples = np.full(output.choices.size, float(config.segment))
+        samples[-1] = output.audio.size - config.segment * (output.choices.size - 1)
+        share += np.bincount(output.choices, weights=samples, minlength=len(config.widths))
+    share /= share.sum()
+    backbone = sum(part * macs_per_sample(config, uf) for part, uf in zip(share, config.widths, strict=True))
     extra = {
-        "average_uf": round(float((share * torch.tensor(widths, dtype=torch.float64)).sum()), 4),
-        "uf_share": {uf_label(uf): round(float(part), 4) for uf, part in zip(widths, share, strict=True)},
-        "router_macs_per_sample": round(router_macs_per_sample(model.config), 2),
+        "average_uf": round(float(share @ np.asarray(config.widths)), 4),
+        "uf_share": {uf_label(uf): round(float(part), 4) for uf, part in zip(config.widths, share, strict=True)},
+        "router_macs_per_sample": round(router_macs_per_sample(config), 2),
     }
-    return System(SLIM_REFERENCE, outputs, dynamic_macs_per_sample(model.config, choices), extra)
+    return System(SLIM_REFERENCE, outputs, backbone + router_macs_per_sample(config), extra)
 
 
 SLIM_REFERENCE = "slim-static@1"
@@ -101,11 +108,10 @@ def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utteranc
 def run(ctx: StageContext) -> dict[str, Any]:
     params, deps, outs = ctx.params, ctx.deps, ctx.outs
     torch.set_num_threads(ctx.workers)
-    missing = sorted(set(params.variants.to_dict()) - set(model_deps(deps)))
-    if missing:
+    if set(params.variants.to_dict()) != set(model_deps(deps)):
         raise ParamsError(
-            f"params 'variants' has {', '.join(missing)} but dvc.yaml does not train it: run "
-            "`python -m pipelines.compile` after changing the variants"
+            f"params 'variants' ({', '.join(params.variants.to_dict())}) and the models this stage was given "
+            f"({', '.join(model_deps(deps))}) differ: run `python -m pipelines.compile` after changing the variants"
         )
     limit = params.evaluate.test_utterances or None
     test = load_split(deps["mix"], "test", limit=limit)
