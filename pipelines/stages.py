@@ -225,7 +225,11 @@ def derived_training(
 
 PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", "splits.py", *COMMON_CODE)
 FSENET_PARAMS = ("seed", "model", "train")
-SLIM_PARAMS = ("seed", "slimming", "train.batch_size", "train.segment_seconds", "train.valid_utterances")
+SLIM_TRAIN_PARAMS = ("seed", "train.batch_size", "train.segment_seconds", "train.valid_utterances")
+# the slimmable base reads the architecture and its own schedule; the router's keys retrain routers only
+SLIM_BASE_KEYS = ("hidden", "depth", "kernel", "stride", "resample", "gru", "gru_groups", "gru_layers", "widths")
+SLIM_PARAMS = (*SLIM_TRAIN_PARAMS, *(f"slimming.{key}" for key in (*SLIM_BASE_KEYS, "epochs", "learning_rate")))
+ROUTER_PARAMS = (*SLIM_TRAIN_PARAMS, "slimming")
 
 
 def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
@@ -270,7 +274,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
                 "slim-static",
                 routed,
                 "train one routed DEMUCS (per-segment UF by Gumbel-softmax) at a target average UF, resumably",
-                SLIM_PARAMS,
+                ROUTER_PARAMS,
             )
         )
     evaluate = Stage(

@@ -15,14 +15,15 @@ from maskscope.models.demucs import (
     SlimDemucs,
     SlimDemucsConfig,
     SlimOutput,
-    dynamic_macs_per_sample,
     expected_uf,
     lookahead_samples,
     macs_per_sample,
     network_length,
+    routed_macs_per_sample,
     router_macs_per_sample,
     slim_channels,
     utilization_loss,
+    width_channel_masks,
 )
 
 # channels (4, 8), bottleneck hop 16 samples, 8 bottleneck frames per router segment
@@ -372,9 +373,21 @@ def test_macs_grow_with_uf_and_halving_cuts_two_to_four_times():
 def test_router_and_dynamic_macs():
     c = TINY_DYNAMIC
     assert router_macs_per_sample(c) == c.router_features + (16 * 32 + 32 * 4) / c.segment
-    choices = torch.tensor([[0, 0, 3, 1]])
+    share = [0.5, 0.25, 0.0, 0.25]
     expected = (2 * macs_per_sample(c, 0.125) + macs_per_sample(c, 1.0) + macs_per_sample(c, 0.25)) / 4
-    assert dynamic_macs_per_sample(c, choices) == pytest.approx(expected + router_macs_per_sample(c))
+    assert routed_macs_per_sample(c, share) == pytest.approx(expected + router_macs_per_sample(c))
+    with pytest.raises(ValueError, match="one share per width"):
+        routed_macs_per_sample(c, share[:3])
+
+
+def test_width_channel_masks_keep_each_layers_prefix():
+    config = SlimDemucsConfig(hidden=4, depth=3)  # channels 4, 8, 16
+    masks = width_channel_masks(config)
+    assert masks.shape == (4, 3, 16)
+    # UF 1/4 of layer 2 (8 channels): the first 2 on; layer 1 never has channels past its 4
+    assert masks[1, 1].tolist() == [1, 1] + [0] * 14
+    assert masks[:, 0, 4:].sum() == 0
+    assert masks[3].sum(-1).tolist() == [4, 8, 16]
 
 
 def test_dumped_router_masks_follow_the_channels_the_model_keeps_on():

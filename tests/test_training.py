@@ -165,3 +165,45 @@ def test_a_routed_run_resumes_to_the_same_weights(tmp_path):
     train(resumed, train_set, valid_set, routed, tmp_path / "cut.pt")
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def slimming_stage_view(stage_name: str, params):
+    """What a slimming training stage is handed: only the params keys the registry declares for it."""
+    from maskscope.config import params_slice
+    from maskscope.stages import ParamsView
+    from pipelines.stages import build_stages, fill
+
+    stage = next(s for s in build_stages(params.variants) if s.name == stage_name)
+    keys = [fill(key, {"variant": "slim-dyn-25"}) for key in stage.params]
+    return ParamsView(params_slice(params, keys), stage_name)
+
+
+def test_the_slimmable_base_reads_no_router_key_and_a_router_key_leaves_it_alone():
+    from conftest import ROOT
+
+    from maskscope.config import preset_params
+    from maskscope.stages.train import build_variant
+
+    params = preset_params(ROOT / "pipelines/presets", "smoke")
+    router_keys = {"gumbel_temperature": 0.5, "segment_samples": params.slimming.segment_samples * 2}
+    changed = params.model_copy(update={"slimming": params.slimming.model_copy(update=router_keys)})
+    base_view, router_view = slimming_stage_view("train_slim", params), slimming_stage_view("train_router", params)
+    assert slimming_stage_view("train_slim", changed).to_dict() == base_view.to_dict()
+    assert slimming_stage_view("train_router", changed).to_dict() != router_view.to_dict()
+    # the base builds from its declared keys alone (an undeclared read raises KeyError)
+    model, _, started_from = build_variant(base_view, params.variants["slim-static"], None)
+    assert started_from == "scratch" and not model.config.dynamic
+
+
+def test_a_router_on_a_base_of_another_shape_is_refused_with_the_fix(tmp_path):
+    from conftest import ROOT
+
+    from maskscope.config import preset_params
+    from maskscope.errors import ParamsError
+    from maskscope.stages.train import MODEL_FILE, build_variant, save_model
+
+    params = preset_params(ROOT / "pipelines/presets", "smoke")
+    other = SlimDemucs(SlimDemucsConfig(hidden=params.slimming.hidden * 2, depth=params.slimming.depth))
+    save_model(tmp_path / MODEL_FILE, other, "slim-static", {"kind": "slim-static", "target_usage": None})
+    with pytest.raises(ParamsError, match="not the slimmable DEMUCS of these slimming params; retrain it"):
+        build_variant(slimming_stage_view("train_router", params), params.variants["slim-dyn-25"], tmp_path)

@@ -11,7 +11,7 @@ import torch
 from maskscope import framing
 from maskscope.metrics import evaluate_pair
 from maskscope.models.conv_fsenet import ConvFSENet
-from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, slim_channels
+from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, width_channel_masks
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +26,10 @@ class Enhanced:
 
 
 def router_masks(config: SlimDemucsConfig, choices: np.ndarray, frames: int) -> np.ndarray:
-    """Per STFT frame, the active channels of each encoder layer under the router's choices.
-
-    (depth, widest layer's channels, frames): layer b's first slim_channels(C_b, UF) channels are
-    on, the rest (and the channels a narrower layer lacks) off. Frame t takes the width of the
-    segment that holds its centre sample t * HOP."""
-    widest = max(config.channels)
-    per_width = np.zeros((len(config.widths), config.depth, widest), dtype=np.uint8)
-    for k, uf in enumerate(config.widths):
-        for block, full in enumerate(config.channels):
-            per_width[k, block, : slim_channels(full, uf)] = 1
+    """Per STFT frame, the active channels of each encoder layer under the router's choices:
+    (depth, widest layer's channels, frames), as `width_channel_masks` lays them out. Frame t takes
+    the width of the segment that holds its centre sample t * HOP."""
+    per_width = width_channel_masks(config).numpy().astype(np.uint8)
     segment_of_frame = np.minimum(np.arange(frames) * framing.HOP // config.segment, choices.size - 1)
     return per_width[choices[segment_of_frame]].transpose(1, 2, 0)
 

@@ -510,13 +510,11 @@ class SlimDemucs(nn.Module):
         n_seg = one_hot.shape[1]
         frames = network_length(c, length)
         masks = {}
+        per_width = width_channel_masks(c).to(device=one_hot.device, dtype=one_hot.dtype)
         for level, full in enumerate(c.channels, start=1):
             frames = (frames - c.kernel) // c.stride + 1
-            width = slim_channels(full, uf)
-            per_width = torch.zeros(len(c.widths), width, dtype=one_hot.dtype, device=one_hot.device)
-            for k, w in enumerate(c.widths):
-                per_width[k, : slim_channels(full, w)] = 1
-            seg_mask = one_hot @ per_width  # (batch, segments, width); carries the straight-through gradient
+            # (batch, segments, channels at uf); the product carries the straight-through gradient
+            seg_mask = one_hot @ per_width[:, level - 1, : slim_channels(full, uf)]
             start = torch.arange(frames, device=one_hot.device) * c.stride**level
             seg_of_frame = (start // (c.resample * c.segment)).clamp(max=n_seg - 1)
             masks[level] = seg_mask[:, seg_of_frame].transpose(1, 2)
@@ -576,8 +574,20 @@ def router_macs_per_sample(config: SlimDemucsConfig) -> float:
     return config.router_features + mlp / config.segment
 
 
-def dynamic_macs_per_sample(config: SlimDemucsConfig, choices: torch.Tensor) -> float:
-    """Average MACs per sample of a routed run: mean over segments of the chosen width's cost, plus the router."""
-    counts = torch.bincount(choices.flatten(), minlength=len(config.widths)).tolist()
-    backbone = sum(n * macs_per_sample(config, w) for n, w in zip(counts, config.widths, strict=True))
-    return backbone / sum(counts) + router_macs_per_sample(config)
+def routed_macs_per_sample(config: SlimDemucsConfig, share: Sequence[float]) -> float:
+    """MACs per sample of a routed run whose widths cover `share` of the input samples (summing to 1),
+    router included."""
+    if len(share) != len(config.widths):
+        raise ValueError(f"expected one share per width ({len(config.widths)}), got {len(share)}")
+    backbone = sum(part * macs_per_sample(config, uf) for part, uf in zip(share, config.widths, strict=True))
+    return backbone + router_macs_per_sample(config)
+
+
+def width_channel_masks(config: SlimDemucsConfig) -> torch.Tensor:
+    """(widths, depth, widest layer's channels) 0/1: at width k, layer b keeps its first
+    slim_channels(C_b, UF_k) channels (the channels a narrower layer lacks are 0)."""
+    masks = torch.zeros(len(config.widths), config.depth, max(config.channels))
+    for k, uf in enumerate(config.widths):
+        for block, full in enumerate(config.channels):
+            masks[k, block, : slim_channels(full, uf)] = 1
+    return masks

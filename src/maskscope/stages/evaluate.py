@@ -25,7 +25,7 @@ from maskscope.evaluation import Enhanced, enhance, mean_scores, score
 from maskscope.framing import HOP
 from maskscope.io import atomic_output_dir, write_parquet
 from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
-from maskscope.models.demucs import SlimDemucs, macs_per_sample, router_macs_per_sample
+from maskscope.models.demucs import SlimDemucs, macs_per_sample, routed_macs_per_sample, router_macs_per_sample
 from maskscope.stages import StageContext
 from maskscope.stages.train import MODEL_FILE, load_model
 from maskscope.training import Utterance, load_split
@@ -76,13 +76,12 @@ def routed_system(model: SlimDemucs, outputs: list[Enhanced]) -> System:
         samples[-1] = output.audio.size - config.segment * (output.choices.size - 1)
         share += np.bincount(output.choices, weights=samples, minlength=len(config.widths))
     share /= share.sum()
-    backbone = sum(part * macs_per_sample(config, uf) for part, uf in zip(share, config.widths, strict=True))
     extra = {
         "average_uf": round(float(share @ np.asarray(config.widths)), 4),
         "uf_share": {uf_label(uf): round(float(part), 4) for uf, part in zip(config.widths, share, strict=True)},
         "router_macs_per_sample": round(router_macs_per_sample(config), 2),
     }
-    return System(SLIM_REFERENCE, outputs, backbone + router_macs_per_sample(config), extra)
+    return System(SLIM_REFERENCE, outputs, routed_macs_per_sample(config, share.tolist()), extra)
 
 
 SLIM_REFERENCE = "slim-static@1"

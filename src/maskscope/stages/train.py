@@ -63,7 +63,11 @@ def model_config(model: Any, train_params: Any, variant: Any) -> ConvFSENetConfi
 
 
 def slim_config(slimming: Any, variant: Any) -> SlimDemucsConfig:
-    """The slimmable DEMUCS of a slim-static or (with a router) slim-dyn variant."""
+    """The slimmable DEMUCS of a slim-static or (with a router) slim-dyn variant. Only a routed
+    variant reads the router's keys: `train_slim` does not declare them, so changing one retrains
+    the routers alone."""
+    routed = variant.kind == "slim-dyn"
+    router = {"segment": slimming.segment_samples, "gumbel_temperature": slimming.gumbel_temperature} if routed else {}
     return SlimDemucsConfig(
         hidden=slimming.hidden,
         depth=slimming.depth,
@@ -74,9 +78,8 @@ def slim_config(slimming: Any, variant: Any) -> SlimDemucsConfig:
         gru_groups=slimming.gru_groups,
         gru_layers=slimming.gru_layers,
         widths=tuple(slimming.widths),
-        dynamic=variant.kind == "slim-dyn",
-        segment=slimming.segment_samples,
-        gumbel_temperature=slimming.gumbel_temperature,
+        dynamic=routed,
+        **router,
     )
 
 
@@ -151,17 +154,21 @@ def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEM
         started_from = "scratch"
         if variant.kind == "slim-dyn":
             base, _ = load_model(base_dir / MODEL_FILE)
-            # strict=False: the base has no router; every other weight must be there.
-            missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+            mismatch = ParamsError(f"{base_dir}: not the slimmable DEMUCS of these slimming params; retrain it")
+            try:
+                # strict=False: the base has no router; every other weight must be there.
+                missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+            except RuntimeError as error:  # same keys, other shapes
+                raise mismatch from error
             if unexpected or any(not key.startswith("router.") for key in missing):
-                raise ParamsError(f"{base_dir}: not the slimmable DEMUCS of these slimming params; retrain it")
+                raise mismatch
             started_from = "slim-static"
         settings = TrainSettings(
             epochs=slimming.router_epochs if variant.kind == "slim-dyn" else slimming.epochs,
             batch_size=train_params.batch_size,
             segment_seconds=train_params.segment_seconds,
             learning_rate=slimming.learning_rate,
-            usage_weight=slimming.utilization_weight,
+            usage_weight=slimming.utilization_weight if variant.kind == "slim-dyn" else 0.0,
             target_usage=variant.target_usage if variant.kind == "slim-dyn" else None,
             seed=params.seed,
         )
