@@ -67,8 +67,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             bits = aligned_bits(masks, labels, f"masks of {variant}")
             layout = masks[0].layout
             entry: dict[str, Any] = {"k_bits": settings.k_bits, "ops_per_frame": {}, "mean_ops_per_frame": {}}
-            details: dict[str, Any] = {"curve": {}, "per_block": {}, "usage_per_block": []}
-            details["usage_per_block"] = bits.reshape(len(bits), layout.blocks, -1).mean(axis=(0, 2)).tolist()
+            details: dict[str, Any] = {"curve": {}, "per_block": {}}
             for task in tqdm(TASKS, desc=f"probes: {variant}", disable=None):
                 rows = task_rows(labels, task)
                 target, classes = task_target(labels[rows], task)

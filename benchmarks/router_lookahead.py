@@ -1,0 +1,85 @@
+"""Does the router need to see the segment it decides? (issue 6: routed 0.25 vs static UF 1/4)
+
+The pipeline's router decides segment k from the segments before it (no added latency). This
+fine-tunes routed DEMUCS models from the trained slimmable base exactly as `train_router` does, once
+with that causal router and once with `router_lookahead` (the router also sees segment k: one
+segment of latency, as a router that reads whole utterances has), and scores each on the test split
+as `evaluate` does: PESQ, STOI, SI-SDR, average UF, MACs per sample with the router. The causal run
+should reproduce the pipeline's own row (a check of this harness). One JSON line per run. An
+experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished
+(`maskscope preset slimming && make repro`), from that checkout:
+
+    python benchmarks/router_lookahead.py --target 0.25
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+from maskscope.config import VariantParams, load_params
+from maskscope.evaluation import enhance, mean_scores, score
+from maskscope.models.demucs import SlimDemucs
+from maskscope.stages.evaluate import routed_system
+from maskscope.stages.train import MODEL_FILE, load_model, slim_config
+from maskscope.training import TrainSettings, load_split, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=float, default=0.25)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    params = load_params(args.params)
+    slimming = params.slimming
+    torch.set_num_threads(2)
+    mix = Path("data/mix")
+    train_set = load_split(mix, "train")
+    valid_set = load_split(mix, "valid", limit=params.train.valid_utterances)
+    test_set = load_split(mix, "test", limit=params.evaluate.test_utterances or None)
+    base, _ = load_model(Path("models/slim-static") / MODEL_FILE)
+    variant = VariantParams(kind="slim-dyn", target_usage=args.target)
+    for lookahead in (False, True):
+        torch.manual_seed(params.seed)  # as build_variant does, so the causal run is the pipeline's
+        model = SlimDemucs(replace(slim_config(slimming, variant), router_lookahead=lookahead))
+        model.load_state_dict(base.state_dict(), strict=False)
+        settings = TrainSettings(
+            epochs=slimming.router_epochs,
+            batch_size=params.train.batch_size,
+            segment_seconds=params.train.segment_seconds,
+            learning_rate=slimming.learning_rate,
+            usage_weight=slimming.utilization_weight,
+            target_usage=args.target,
+            seed=params.seed,
+        )
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:
+            state = train(model, train_set, valid_set, settings, Path(scratch) / "checkpoint.pt")
+        model.eval()
+        outputs = [enhance(model, utterance.noisy) for utterance in test_set]
+        jobs = [(u.clean, output.audio, False) for u, output in zip(test_set, outputs, strict=True)]
+        with get_context("spawn").Pool(2) as pool:
+            quality = mean_scores(pool.map(score, jobs, chunksize=4))
+        system = routed_system(model, outputs)
+        result = {
+            "target": args.target,
+            "router_lookahead": lookahead,
+            "valid_loss": round(state.history[-1].valid_loss, 4),
+            **quality,
+            "average_uf": system.extra["average_uf"],
+            "uf_share": system.extra["uf_share"],
+            "macs_per_sample": round(system.macs_per_sample, 1),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
