@@ -135,11 +135,15 @@ def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     head_to_head = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]
     # routed 1.62 at 3392 * 0.3² + 16 = 321 MACs vs static 1.6 at 3392 / 16 = 212: better PESQ, more MACs
-    assert head_to_head["difference"].startswith("Not matched")
+    assert head_to_head["difference"].startswith("Not matched: more MACs") and "UF²" in head_to_head["difference"]
     assert head_to_head["ours"] == "1.620 vs 1.600; 321 vs 212 (+52 % MACs)"
     evaluation["slim-dyn-25"]["macs_per_sample"] = 200.0
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     assert rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"].startswith("Matched")
+    evaluation["slim-dyn-25"]["pesq"] = 1.55  # cheaper than the static width, and worse
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    cheaper_and_worse = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
+    assert cheaper_and_worse.startswith("Not matched: 0.050 lower PESQ at fewer MACs")
     assert rows["Routed DEMUCS, target UF 0.10: PESQ / average UF"]["ours"] == "1.550 / 0.18"
     assert rows["Slimmable DEMUCS at UF 1/8, 1/4, 1/2, 1: PESQ"]["ours"] == "1.500 / 1.600 / 1.650 / 1.700"
 
