@@ -12,7 +12,9 @@ whether any linear read-out of the same frames does better, with the probes stag
 
 Each is scored by ridge regression on all its features (real features standardised on the fitting
 folds), pooled held-out predictions: F0 R² on voiced frames, F0 R² within speaker (F0 minus the
-speaker's mean), and VAD accuracy (logistic). One JSON line per representation. An experiment, not a
+speaker's mean), F0 R² with folds that ignore speakers (frames dealt at random, so every speaker's
+register is seen in fitting: what a frame-level split would report), and VAD accuracy (logistic).
+One JSON line per representation. An experiment, not a
 pipeline stage: it writes nothing. Needs a finished `make repro`.
 
     python benchmarks/probe_representations.py
@@ -127,6 +129,9 @@ def main() -> None:
                 within = target - pd.Series(target).groupby(speakers[task_mask]).transform("mean").to_numpy()
                 score = cross_validated(x[task_mask], within, groups[task_mask], task.kind, settings.folds, scale)
                 result["f0_within_speaker_r2"] = round(score["r2"], 4)
+                dealt = np.random.default_rng(params.seed).permutation(len(target)) % settings.folds
+                score = cross_validated(x[task_mask], target, dealt, task.kind, settings.folds, scale)
+                result["f0_r2_random_folds"] = round(score["r2"], 4)
         result["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(result), flush=True)
 

@@ -5,7 +5,9 @@ fine-tunes routed DEMUCS models from the trained slimmable base exactly as `trai
 with that causal router and once with `router_lookahead` (the router also sees segment k: one
 segment of latency, as a router that reads whole utterances has), and scores each on the test split
 as `evaluate` does: PESQ, STOI, SI-SDR, average UF, MACs per sample with the router. The causal run
-should reproduce the pipeline's own row (a check of this harness). One JSON line per run. An
+should reproduce the pipeline's own row (a check of this harness). `pesq_at_uf` is the fine-tuned
+backbone run at each fixed width the router used, so a fine-tuning that hurt the backbone shows apart
+from the router's choices (compare `evaluate`'s slim-static rows). One JSON line per run. An
 experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished
 (`maskscope preset slimming && make repro`), from that checkout:
 
@@ -27,7 +29,7 @@ import torch
 from maskscope.config import VariantParams, load_params
 from maskscope.evaluation import enhance, mean_scores, score
 from maskscope.models.demucs import SlimDemucs
-from maskscope.stages.evaluate import routed_system
+from maskscope.stages.evaluate import routed_system, uf_label
 from maskscope.stages.train import MODEL_FILE, load_model, slim_config
 from maskscope.training import TrainSettings, load_split, train
 
@@ -65,9 +67,17 @@ def main() -> None:
         model.eval()
         outputs = [enhance(model, utterance.noisy) for utterance in test_set]
         jobs = [(u.clean, output.audio, False) for u, output in zip(test_set, outputs, strict=True)]
-        with get_context("spawn").Pool(2) as pool:
-            quality = mean_scores(pool.map(score, jobs, chunksize=4))
         system = routed_system(model, outputs)
+        used = [uf for uf, part in zip(slimming.widths, system.extra["uf_share"].values(), strict=True) if part > 0]
+        for uf in used:
+            jobs += [(u.clean, enhance(model, u.noisy, uf).audio, False) for u in test_set]
+        with get_context("spawn").Pool(2) as pool:
+            rows = pool.map(score, jobs, chunksize=4)
+        quality = mean_scores(rows[: len(test_set)])
+        at_uf = {
+            uf_label(uf): mean_scores(rows[(k + 1) * len(test_set) : (k + 2) * len(test_set)])["pesq"]
+            for k, uf in enumerate(used)
+        }
         result = {
             "target": args.target,
             "router_lookahead": lookahead,
@@ -76,6 +86,7 @@ def main() -> None:
             "average_uf": system.extra["average_uf"],
             "uf_share": system.extra["uf_share"],
             "macs_per_sample": round(system.macs_per_sample, 1),
+            "pesq_at_uf": at_uf,
             "seconds": round(time.perf_counter() - started, 1),
         }
         print(json.dumps(result), flush=True)
