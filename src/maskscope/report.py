@@ -311,8 +311,7 @@ def _routed_versus_static(routed: dict[str, Any], static: dict[str, Any], beats:
     if routed["macs_per_sample"] <= static["macs_per_sample"]:
         return (
             f"Not matched: {static['pesq'] - routed['pesq']:.3f} lower PESQ at fewer MACs (average UF"
-            f" {routed['average_uf']:.2f}). Our router decides each segment from the segments before it"
-            " (no added latency), so it cannot spend width on the segment it is looking at."
+            f" {routed['average_uf']:.2f}, below the static width's)."
         )
     return (
         "Not matched: more MACs than the static model. Our widths slice every layer's input and output"
