@@ -7,7 +7,9 @@ segment of latency, as a router that reads whole utterances has), and scores eac
 as `evaluate` does: PESQ, STOI, SI-SDR, average UF, MACs per sample with the router. The causal run
 should reproduce the pipeline's own row (a check of this harness). `pesq_at_uf` is the fine-tuned
 backbone run at each fixed width the router used, so a fine-tuning that hurt the backbone shows apart
-from the router's choices (compare `evaluate`'s slim-static rows). One JSON line per run. An
+from the router's choices (compare `evaluate`'s slim-static rows). With `--freeze-backbone` only the
+router trains, so the routed model and slim-static share their weights and differ only in routing.
+One JSON line per run. An
 experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished
 (`maskscope preset slimming && make repro`), from that checkout:
 
@@ -37,6 +39,7 @@ from maskscope.training import TrainSettings, load_split, train
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.25)
+    parser.add_argument("--freeze-backbone", action="store_true", help="train the router alone")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -52,6 +55,8 @@ def main() -> None:
         torch.manual_seed(params.seed)  # as build_variant does, so the causal run is the pipeline's
         model = SlimDemucs(replace(slim_config(slimming, variant), router_lookahead=lookahead))
         model.load_state_dict(base.state_dict(), strict=False)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("router.") or not args.freeze_backbone)
         settings = TrainSettings(
             epochs=slimming.router_epochs,
             batch_size=params.train.batch_size,
@@ -81,6 +86,7 @@ def main() -> None:
         result = {
             "target": args.target,
             "router_lookahead": lookahead,
+            "backbone_frozen": args.freeze_backbone,
             "valid_loss": round(state.history[-1].valid_loss, 4),
             **quality,
             "average_uf": system.extra["average_uf"],
