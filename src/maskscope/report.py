@@ -290,7 +290,6 @@ def slimming_comparison(evaluation: dict[str, Any]) -> list[tuple[str, str, str,
         entry = evaluation.get(f"slim-dyn-{target}")
         if entry is None:
             continue
-        beats = entry["pesq"] >= quarter["pesq"] and entry["macs_per_sample"] <= quarter["macs_per_sample"]
         extra = entry["macs_per_sample"] / quarter["macs_per_sample"] - 1
         rows.append(
             (
@@ -298,17 +297,18 @@ def slimming_comparison(evaluation: dict[str, Any]) -> list[tuple[str, str, str,
                 paper,
                 f"{entry['pesq']:.3f} vs {quarter['pesq']:.3f}; "
                 f"{entry['macs_per_sample']:.0f} vs {quarter['macs_per_sample']:.0f} ({100 * extra:+.0f} % MACs)",
-                _routed_versus_static(entry, quarter, beats),
+                _routed_versus_static(entry, quarter),
             )
         )
     return rows
 
 
-def _routed_versus_static(routed: dict[str, Any], static: dict[str, Any], beats: bool) -> str:
-    """Why a routed model does or does not match the static one, from what was measured."""
-    if beats:
+def _routed_versus_static(routed: dict[str, Any], static: dict[str, Any]) -> str:
+    """Whether a routed model matches the static one (PESQ at least as high, MACs no higher), and why not."""
+    cheaper = routed["macs_per_sample"] <= static["macs_per_sample"]
+    if cheaper and routed["pesq"] >= static["pesq"]:
         return "Matched: at least the static quality at no more cost."
-    if routed["macs_per_sample"] <= static["macs_per_sample"]:
+    if cheaper:
         return (
             f"Not matched: {static['pesq'] - routed['pesq']:.3f} lower PESQ at fewer MACs (average UF"
             f" {routed['average_uf']:.2f}, below the static width's)."
