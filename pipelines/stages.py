@@ -306,6 +306,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
             "probes.splits",
             "probes.utterances",
             "probes.folds",
+            "probes.context_frames",
             "labels.f0_floor_hz",
             "labels.f0_ceil_hz",
         ),

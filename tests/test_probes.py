@@ -11,10 +11,15 @@ import pytest
 
 from maskscope.errors import MissingInputError
 from maskscope.probes import (
+    ABSENT_CLASS_LOGIT,
     TASKS,
+    causal_mean,
+    context_curve,
+    context_windows,
     export_probe,
     fit_probe,
     frame_families,
+    held_out_outputs,
     l1_ranking,
     score_curve,
     speaker_folds,
@@ -171,3 +176,67 @@ def test_folds_keep_the_voices_of_one_family_together(tmp_path):
             assert not ({one, other} & fit_speakers and {one, other} & held_speakers)
     with pytest.raises(MissingInputError, match=r"manifest\.parquet.*'ghost'.*rerun the pipeline"):
         frame_families(pd.DataFrame({"speaker": ["ghost"]}), corpus)
+
+
+def test_the_causal_mean_averages_the_last_frames_of_each_utterance_only():
+    raw = np.array([[1.0], [3.0], [5.0], [7.0], [10.0], [20.0]])
+    utterances = np.array(["a", "a", "a", "a", "b", "b"])
+    averaged = causal_mean(raw, utterances, 2)
+    # frame t sees frames t-1 and t; the first frame of an utterance sees only itself
+    np.testing.assert_allclose(averaged[:, 0], [1, 2, 4, 6, 10, 15])
+    np.testing.assert_allclose(causal_mean(raw, utterances, 1), raw)
+    np.testing.assert_allclose(causal_mean(raw, utterances, 100)[:, 0], [1, 2, 3, 4, 10, 15])
+
+
+def test_the_causal_mean_refuses_interleaved_utterances_and_empty_windows():
+    raw = np.zeros((4, 1))
+    with pytest.raises(ValueError, match="not contiguous"):
+        causal_mean(raw, np.array(["a", "b", "a", "b"]), 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        causal_mean(raw, np.array(["a"] * 4), 0)
+
+
+def test_context_windows_double_up_to_the_longest():
+    assert context_windows(32) == [1, 2, 4, 8, 16, 32]
+    assert context_windows(12) == [1, 2, 4, 8, 12]
+    assert context_windows(1) == [1]
+
+
+def test_context_lifts_a_property_that_holds_for_the_utterance_and_costs_one_that_does_not():
+    """Noise class fixed per utterance, seen through noisy bits: averaging the logits over frames helps.
+    VAD switching every frame: averaging over past frames blurs it."""
+    rng = np.random.default_rng(3)
+    utterances = np.repeat([f"u{i}" for i in range(60)], 50)
+    speakers = np.repeat([f"s{i % 6}" for i in range(60)], 50)
+    noise = np.repeat(rng.permutation(np.arange(60) % 3), 50)
+    vad = rng.random(len(noise)) < 0.5
+    bits = rng.random((len(noise), 20)) < 0.5
+    for c in range(3):
+        bits[:, c] = (noise == c) ^ (rng.random(len(noise)) < 0.3)
+    bits[:, 10] = vad ^ (rng.random(len(noise)) < 0.05)
+    noise_raw = held_out_outputs(bits, noise, speakers, "multiclass", [5], folds=3)[5]
+    noise_curve = context_curve(noise_raw, noise, "multiclass", utterances, 16)
+    assert noise_curve[1]["accuracy"] < 0.6 and noise_curve[16]["accuracy"] > 0.85
+    assert noise_curve[1] == score_curve(bits, noise, speakers, "multiclass", [5], folds=3)[5]
+    vad_raw = held_out_outputs(bits, vad.astype(np.int64), speakers, "binary", [5], folds=3)[5]
+    vad_curve = context_curve(vad_raw, vad.astype(np.int64), "binary", utterances, 16)
+    assert vad_curve[16]["accuracy"] < vad_curve[1]["accuracy"] - 0.2
+
+
+def test_a_fold_without_a_class_still_gives_a_column_per_class():
+    """Speaker-disjoint folds can hold a class's only speaker out: that fold's probe knows one class
+    fewer, and its logits land in the columns of the classes it knows."""
+    bits, labels = synthetic(4)
+    speakers = labels["speaker"].to_numpy()
+    noise = task_target(labels, task("noise"))[0].copy()
+    noise[(noise == 2) & (speakers != "s0")] = 0
+    noise[speakers == "s0"] = 2
+    raw = held_out_outputs(bits, noise, speakers, "multiclass", [6], folds=3)[6]
+    assert raw.shape == (len(noise), 3)
+    with_s0 = next(held_out for _, held_out in speaker_folds(speakers, 3) if "s0" in set(speakers[held_out]))
+    blind = np.zeros(len(noise), dtype=bool)
+    blind[with_s0] = True
+    assert np.all(raw[blind, 2] == ABSENT_CLASS_LOGIT)
+    assert np.all(raw[~blind, 2] > ABSENT_CLASS_LOGIT)
+    assert set(np.unique(raw.argmax(axis=1)[blind])) <= {0, 1}
+    assert np.mean(raw.argmax(axis=1)[~blind] == noise[~blind]) > 0.8

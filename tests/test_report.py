@@ -47,20 +47,32 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
         "snr_mae_db": 4.0,
         "k_bits": 8,
         "cpu_us_per_frame": dict.fromkeys(TASKS, 0.01),
+        "in_context": {"frames": 4, "seconds": 0.064, "noise_accuracy": 0.86},
     }
     methods = {
         "webrtcvad": {"task": "vad", "accuracy": 0.8, "cpu_us_per_frame": 3.0},
         "harvest": {"task": "f0", "r2": 0.6, "mae": 20.0, "cpu_us_per_frame": 5000.0},
-        "logmel_logreg": {"task": "noise", "accuracy": 0.7, "cpu_us_per_frame": 40.0},
+        "logmel_logreg": {
+            "task": "noise",
+            "accuracy": 0.7,
+            "accuracy_by_context": {"1": 0.7, "2": 0.72, "4": 0.75},
+            "cpu_us_per_frame": 40.0,
+        },
     }
     probes = {"dyncp-25": entry, "dyncp-50": entry, "baselines": {"frames": 300, "methods": methods}}
     curve = {str(k): {"accuracy": 0.5 + k / 100} for k in (2, 4, 8)}
     regression = {str(k): {"r2": k / 10, "mae": 1.0} for k in (2, 4, 8)}
     details = {
         "curve": {"vad": curve, "noise": curve, "f0": regression, "snr": regression},
+        "context_curve": {"vad": curve, "noise": curve, "f0": regression, "snr": regression},
         "per_block": {task: list(rng.random(3)) for task in TASKS},
     }
-    analysis = {"frames": 300, "speakers": 4, "variants": {"dyncp-25": details, "dyncp-50": details}}
+    analysis = {
+        "frames": 300,
+        "speakers": 4,
+        "frames_per_second": 62.5,
+        "variants": {"dyncp-25": details, "dyncp-50": details},
+    }
     layout = MaskLayout(blocks=3, hidden=16)
     keys = pd.DataFrame({"utt_id": ["u1"] * 50 + ["u2"] * 30, "frame": [*range(50), *range(30)]})
     masks = MaskSet(keys=keys, bits=rng.random((80, layout.bits)) < 0.3, layout=layout)
@@ -94,7 +106,8 @@ def test_every_figure_renders_in_headless_chromium(tmp_path):
     page = build(tmp_path)
     dom = rendered_dom(page)
     images = re.findall(r"<img[^>]*>", dom)
-    assert len(images) == 6
+    assert len(images) == 7
+    assert 'id="score_context"' in dom
     assert all('data-rendered="true"' in image for image in images), images
 
 

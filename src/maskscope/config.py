@@ -241,6 +241,9 @@ class ProbeParams(Section):
         [10, 25, 50, 100, 200], min_length=1, description="K values of the score-versus-K curves"
     )
     folds: int = Field(4, ge=2, description="speaker-disjoint cross-validation folds")
+    context_frames: int = Field(
+        32, ge=1, description="the in-context scores average each probe's outputs over the last N frames (32: 0.5 s)"
+    )
 
 
 class Params(Section):

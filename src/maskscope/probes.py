@@ -5,6 +5,11 @@ selected gates that are open in that frame: a handful of additions. Bits are sel
 L1 (lasso) path: LARS on the fitting frames, the order in which bits enter the path, K first.
 Scores are speaker-disjoint: folds group frames by voice family (the human behind TTS voices, a
 real speaker alone), and selection and fitting see only the fitting folds.
+
+Scores "in context" average a probe's raw outputs (logits or values) over the last N frames of the
+utterance before deciding: a causal running mean, two more additions per output and frame, no
+added latency. Properties that hold for seconds (the noise type) gain from it; ones that change from
+frame to frame (voice activity, SNR) lose.
 """
 
 from __future__ import annotations
@@ -101,6 +106,71 @@ def fit_probe(bits: np.ndarray, target: np.ndarray, kind: Kind) -> LogisticRegre
     return LogisticRegression(C=1.0, tol=1e-3, max_iter=300).fit(x, target)
 
 
+def decide(kind: Kind, raw: np.ndarray) -> np.ndarray:
+    """Predictions from (frames, outputs) raw outputs: class 1 if the logit is positive, the
+    largest logit's class, or the value."""
+    if kind == "binary":
+        return (raw[:, 0] > 0).astype(np.int64)
+    if kind == "multiclass":
+        return raw.argmax(axis=1)
+    return raw[:, 0]
+
+
+# The logit of a class the probe never saw fitting (a fold without it): finite, so running sums stay exact.
+ABSENT_CLASS_LOGIT = -1e6
+
+
+def raw_outputs(probe: object, x: np.ndarray, kind: Kind, classes: int = 0) -> np.ndarray:
+    """(frames, outputs): a logistic probe's logits (one column if binary; one per class of `classes`
+    if multiclass, placed by the probe's `classes_`) or a regression probe's values."""
+    if kind == "regression":
+        return probe.predict(x).reshape(len(x), 1)
+    logits = probe.decision_function(x)
+    if kind == "binary":
+        return logits.reshape(len(x), 1)
+    if logits.ndim == 1:  # fitted on two classes: one logit, of the second
+        logits = np.stack([np.zeros_like(logits), logits], axis=1)
+    full = np.full((len(x), classes), ABSENT_CLASS_LOGIT)
+    full[:, probe.classes_] = logits
+    return full
+
+
+def causal_mean(raw: np.ndarray, utterances: np.ndarray, frames: int) -> np.ndarray:
+    """Each row averaged with the rows before it, up to `frames` rows, within its utterance.
+
+    Rows are frames in time order, an utterance's rows contiguous (`utterances` names each row's)."""
+    if frames < 1:
+        raise ValueError(f"a context of {frames} frames: it must be at least 1")
+    raw = raw.reshape(len(raw), -1)
+    starts = np.flatnonzero(np.r_[True, utterances[1:] != utterances[:-1]])
+    if len(starts) != len(set(utterances[starts])):
+        raise ValueError("rows of one utterance are not contiguous: sort the frames by (utterance, frame) first")
+    ends = np.r_[starts[1:], len(raw)]
+    averaged = np.empty(raw.shape, dtype=np.float64)
+    for start, end in zip(starts, ends, strict=True):
+        running = np.cumsum(raw[start:end], axis=0, dtype=np.float64)
+        window_sum = running.copy()
+        window_sum[frames:] -= running[:-frames]
+        counts = np.minimum(np.arange(1, end - start + 1), frames)[:, None]
+        averaged[start:end] = window_sum / counts
+    return averaged
+
+
+def context_windows(longest: int) -> list[int]:
+    """Context lengths of the score-versus-context curve: 1, 2, 4, ... up to and including `longest`."""
+    return sorted({2**i for i in range(int(np.log2(max(longest, 1))) + 1)} | {longest})
+
+
+def context_curve(
+    raw: np.ndarray, target: np.ndarray, kind: Kind, utterances: np.ndarray, longest: int
+) -> dict[int, dict[str, float]]:
+    """Scores of the decisions from `raw` outputs averaged over each context of `context_windows(longest)`."""
+    return {
+        frames: scores(kind, target, decide(kind, causal_mean(raw, utterances, frames)))
+        for frames in context_windows(longest)
+    }
+
+
 def scores(kind: Kind, target: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     if kind == "regression":
         residual = target - predicted
@@ -135,20 +205,31 @@ def speaker_folds(groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.n
     return list(GroupKFold(n_splits=min(folds, n_groups)).split(np.zeros(len(groups)), groups=groups))
 
 
+def held_out_outputs(
+    bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, ks: list[int], folds: int
+) -> dict[int, np.ndarray]:
+    """For each K, every row's raw output from the probe on the first K bits of the L1 path that was
+    selected and fitted on the folds without the row's voice family."""
+    raw: dict[int, np.ndarray] = {}
+    for fit, held_out in speaker_folds(groups, folds):
+        ranking = l1_ranking(bits[fit], target[fit], max(ks), kind)
+        for k in ks:
+            selected = ranking[:k]
+            probe = fit_probe(bits[fit][:, selected], target[fit], kind)
+            x = bits[held_out][:, selected].astype(np.float32)
+            outputs = raw_outputs(probe, x, kind, int(target.max()) + 1 if kind == "multiclass" else 0)
+            raw.setdefault(k, np.zeros((len(target), outputs.shape[1])))[held_out] = outputs
+    return raw
+
+
 def score_curve(
     bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, ks: list[int], folds: int
 ) -> dict[int, dict[str, float]]:
     """Cross-validated scores of the probe on the first K bits of the L1 path, for each K.
 
     Held-out predictions of all folds are pooled before scoring."""
-    predicted = {k: np.zeros(len(target)) for k in ks}
-    for fit, held_out in speaker_folds(groups, folds):
-        ranking = l1_ranking(bits[fit], target[fit], max(ks), kind)
-        for k in ks:
-            selected = ranking[:k]
-            probe = fit_probe(bits[fit][:, selected], target[fit], kind)
-            predicted[k][held_out] = probe.predict(bits[held_out][:, selected].astype(np.float32))
-    return {k: scores(kind, target, predicted[k]) for k in ks}
+    raw = held_out_outputs(bits, target, groups, kind, ks, folds)
+    return {k: scores(kind, target, decide(kind, raw[k])) for k in ks}
 
 
 def block_scores(
@@ -186,12 +267,7 @@ class ExportedProbe:
         return frame_bits[:, self.bits].astype(np.float64) @ self.weights.T + self.bias
 
     def predict(self, frame_bits: np.ndarray) -> np.ndarray:
-        raw = self.raw(frame_bits)
-        if self.kind == "binary":
-            return (raw[:, 0] > 0).astype(np.int64)
-        if self.kind == "multiclass":
-            return raw.argmax(axis=1)
-        return raw[:, 0]
+        return decide(self.kind, self.raw(frame_bits))
 
     def ops_per_frame(self, open_fraction: float = 1.0) -> float:
         """Additions and comparisons per frame when `open_fraction` of the selected gates are open

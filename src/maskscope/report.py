@@ -127,6 +127,34 @@ def score_versus_k(analysis: dict[str, Any]) -> Figure:
     )
 
 
+def score_versus_context(analysis: dict[str, Any], baselines: dict[str, Any]) -> Figure:
+    variants = analysis["variants"]
+    tasks = list(next(iter(variants.values()))["context_curve"])
+    figure, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.2))
+    for axis, task in zip(np.atleast_1d(axes), tasks, strict=True):
+        for variant, details in variants.items():
+            curve = details["context_curve"][task]
+            frames = sorted(curve, key=int)
+            key = "r2" if "r2" in curve[frames[0]] else "accuracy"
+            axis.plot([int(n) for n in frames], [curve[n][key] for n in frames], marker="o", label=variant)
+        for method, values in baselines["methods"].items():
+            if values.get("task") == task and "accuracy_by_context" in values:
+                curve = values["accuracy_by_context"]
+                frames = sorted(curve, key=int)
+                axis.plot([int(n) for n in frames], [curve[n] for n in frames], "k--", marker="x", label=method)
+        axis.set_xscale("log", base=2)
+        axis.set_title(TASK_TITLES.get(task, task), fontsize=9)
+        axis.set_xlabel(f"context (frames of {1000 / analysis['frames_per_second']:g} ms)")
+        axis.legend(fontsize=6)
+    return Figure(
+        "score_context",
+        "Probe score versus causal context",
+        "The probes on K bits, their outputs averaged over the last N frames of the utterance before deciding"
+        " (N = 1: per frame). Dashed: the log-mel noise classifier with the same averaging.",
+        _png(figure),
+    )
+
+
 def block_heat_map(analysis: dict[str, Any], variant: str) -> Figure:
     per_block = analysis["variants"][variant]["per_block"]
     tasks = list(per_block)
@@ -231,7 +259,9 @@ def paper_comparison(
             "Noise-type accuracy from masks",
             "84 %",
             f"{100 * probe['noise_accuracy']:.1f} %",
-            _versus(100 * probe["noise_accuracy"], 84, " points") + NOISE_CLASSES[noise_origin],
+            _versus(100 * probe["noise_accuracy"], 84, " points")
+            + NOISE_CLASSES[noise_origin]
+            + _in_context(probe["in_context"], probes["baselines"]["methods"]["logmel_logreg"]),
         ),
         (
             "F0 R² from masks",
@@ -246,6 +276,15 @@ def paper_comparison(
     ]
     rows += slimming_comparison(evaluation)
     return [{"quantity": q, "paper": paper, "ours": value, "difference": why} for q, paper, value, why in rows]
+
+
+def _in_context(in_context: dict[str, Any], baseline: dict[str, Any]) -> str:
+    frames = in_context["frames"]
+    return (
+        f" With the probe's outputs averaged over the last {frames} frames ({in_context['seconds']:g} s, causal):"
+        f" {100 * in_context['noise_accuracy']:.1f} % (the log-mel classifier, averaged alike:"
+        f" {100 * baseline['accuracy_by_context'][str(frames)]:.1f} %)."
+    )
 
 
 # arXiv 2507.04879, VoiceBank+DEMAND: static UF -> (PESQ, MACs per sample); routed target % -> (PESQ, average UF)
@@ -329,6 +368,7 @@ def standard_figures(
         usage_per_block(evaluation),
         pesq_versus_macs(evaluation),
         score_versus_k(analysis),
+        score_versus_context(analysis, probes["baselines"]),
         block_heat_map(analysis, focus),
         probes_versus_baselines(probes, focus),
     ]

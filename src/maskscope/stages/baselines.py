@@ -26,7 +26,17 @@ from maskscope.baselines import (
 )
 from maskscope.framing import FRAMES_PER_SECOND
 from maskscope.io import atomic_output_dir, read_shards
-from maskscope.probes import TASKS, frame_families, probe_labels, scores, speaker_folds, task_rows, task_target
+from maskscope.probes import (
+    TASKS,
+    context_curve,
+    frame_families,
+    probe_labels,
+    raw_outputs,
+    scores,
+    speaker_folds,
+    task_rows,
+    task_target,
+)
 from maskscope.stages import StageContext
 
 
@@ -79,14 +89,25 @@ def run(ctx: StageContext) -> dict[str, Any]:
         results[name] = {"task": "f0", **scores("regression", f0, features[name][voiced])}
 
     noise, _ = task_target(labels, tasks["noise"])
-    noise_predicted = np.zeros(len(noise), dtype=np.int64)
+    noise_logits = np.zeros((len(noise), int(noise.max()) + 1))
     classify_seconds = 0.0
     for fit, held_out in speaker_folds(groups, settings.folds):
         model = noise_classifier().fit(features["logmel"][fit], noise[fit])
-        predicted = timed(lambda model=model, held_out=held_out: model.predict(features["logmel"][held_out]))
-        noise_predicted[held_out] = predicted.value
-        classify_seconds += predicted.cpu_seconds
-    results["logmel_logreg"] = {"task": "noise", **scores("multiclass", noise, noise_predicted)}
+        logits = timed(
+            lambda model=model, held_out=held_out: raw_outputs(
+                model, features["logmel"][held_out], "multiclass", noise_logits.shape[1]
+            )
+        )
+        noise_logits[held_out] = logits.value
+        classify_seconds += logits.cpu_seconds
+    utterances = labels["utt_id"].to_numpy()
+    # the probes' in-context protocol (see maskscope.probes), so the two stay comparable
+    by_context = context_curve(noise_logits, noise, "multiclass", utterances, settings.context_frames)
+    results["logmel_logreg"] = {
+        "task": "noise",
+        **by_context[1],
+        "accuracy_by_context": {str(frames): round(score["accuracy"], 4) for frames, score in by_context.items()},
+    }
 
     # Inference cost only (fitting is a one-off): feature extraction plus the decision.
     cost_seconds = {

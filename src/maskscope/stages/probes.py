@@ -23,11 +23,14 @@ from maskscope.masks import MaskSet, read_masks
 from maskscope.probes import (
     TASKS,
     block_scores,
+    context_curve,
+    decide,
     export_probe,
     frame_families,
+    held_out_outputs,
     main_score,
     probe_labels,
-    score_curve,
+    scores,
     task_rows,
     task_target,
 )
@@ -67,13 +70,22 @@ def run(ctx: StageContext) -> dict[str, Any]:
             bits = aligned_bits(masks, labels, f"masks of {variant}")
             layout = masks[0].layout
             entry: dict[str, Any] = {"k_bits": settings.k_bits, "ops_per_frame": {}, "mean_ops_per_frame": {}}
-            details: dict[str, Any] = {"curve": {}, "per_block": {}}
+            in_context: dict[str, Any] = {
+                "frames": settings.context_frames,
+                "seconds": round(settings.context_frames / FRAMES_PER_SECOND, 3),
+                "added_ops_per_frame": {},
+            }
+            details: dict[str, Any] = {"curve": {}, "context_curve": {}, "per_block": {}}
             for task in tqdm(TASKS, desc=f"probes: {variant}", disable=None):
                 rows = task_rows(labels, task)
                 target, classes = task_target(labels[rows], task)
                 x, groups = bits[rows], groups_all[rows]
-                curve = score_curve(x, target, groups, task.kind, ks, settings.folds)
+                raw = held_out_outputs(x, target, groups, task.kind, ks, settings.folds)
+                curve = {k: scores(task.kind, target, decide(task.kind, raw[k])) for k in ks}
                 details["curve"][task.name] = {str(k): curve[k] for k in ks}
+                utterances = labels["utt_id"].to_numpy()[rows]
+                by_context = context_curve(raw[settings.k_bits], target, task.kind, utterances, settings.context_frames)
+                details["context_curve"][task.name] = {str(frames): by_context[frames] for frames in by_context}
                 details["per_block"][task.name] = block_scores(
                     x, target, groups, task.kind, layout.blocks, BLOCK_FOLDS, BLOCK_FRAMES
                 )
@@ -84,14 +96,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 entry["ops_per_frame"][task.name] = round(exported.ops_per_frame(), 1)
                 entry["mean_ops_per_frame"][task.name] = round(exported.ops_per_frame(open_fraction), 1)
                 entry.setdefault("cpu_us_per_frame", {})[task.name] = round(1e6 * cost.cpu_seconds / len(bits), 4)
-                at_k = curve[settings.k_bits]
-                if task.kind == "regression":
-                    entry[f"{task.name}_r2"] = round(at_k["r2"], 4)
-                    if task.name == "snr":
-                        entry["snr_mae_db"] = round(at_k["mae"], 3)
-                else:
-                    entry[f"{task.name}_accuracy"] = round(at_k[main_score(task.kind)], 4)
-            metrics[variant] = entry
+                # a running sum over the window: add the newest output, subtract the one leaving
+                in_context["added_ops_per_frame"][task.name] = 2 * exported.weights.shape[0]
+                per_frame, averaged = curve[settings.k_bits], by_context[settings.context_frames]
+                for scored, at_k in ((entry, per_frame), (in_context, averaged)):
+                    if task.kind == "regression":
+                        scored[f"{task.name}_r2"] = round(at_k["r2"], 4)
+                        if task.name == "snr":
+                            scored["snr_mae_db"] = round(at_k["mae"], 3)
+                    else:
+                        scored[f"{task.name}_accuracy"] = round(at_k[main_score(task.kind)], 4)
+            metrics[variant] = {**entry, "in_context": in_context}
             report["variants"][variant] = details
         metrics["baselines"] = baselines
         report["frames_per_second"] = FRAMES_PER_SECOND
