@@ -40,6 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.25)
     parser.add_argument("--freeze-backbone", action="store_true", help="train the router alone")
+    parser.add_argument("--segment", type=int, help="input samples per router decision (default: the params')")
+    parser.add_argument("--routers", choices=["causal", "lookahead", "both"], default="both")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -51,9 +53,10 @@ def main() -> None:
     test_set = load_split(mix, "test", limit=params.evaluate.test_utterances or None)
     base, _ = load_model(Path("models/slim-static") / MODEL_FILE)
     variant = VariantParams(kind="slim-dyn", target_usage=args.target)
-    for lookahead in (False, True):
+    segment = args.segment or slimming.segment_samples
+    for lookahead in {"causal": (False,), "lookahead": (True,), "both": (False, True)}[args.routers]:
         torch.manual_seed(params.seed)  # as build_variant does, so the causal run is the pipeline's
-        model = SlimDemucs(replace(slim_config(slimming, variant), router_lookahead=lookahead))
+        model = SlimDemucs(replace(slim_config(slimming, variant), router_lookahead=lookahead, segment=segment))
         model.load_state_dict(base.state_dict(), strict=False)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith("router.") or not args.freeze_backbone)
@@ -86,6 +89,7 @@ def main() -> None:
         result = {
             "target": args.target,
             "router_lookahead": lookahead,
+            "segment_samples": segment,
             "backbone_frozen": args.freeze_backbone,
             "valid_loss": round(state.history[-1].valid_loss, 4),
             **quality,
