@@ -105,20 +105,28 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
     return Figure("pesq_macs", "PESQ versus MACs (Pareto)", caption, _png(figure))
 
 
-def score_versus_k(analysis: dict[str, Any]) -> Figure:
+def _task_curves(analysis: dict[str, Any], field: str) -> tuple[plt.Figure, list[tuple[Any, str]]]:
+    """One panel per task, each variant's `field` curve (x -> scores) drawn in it; (figure, [(axis, task)])."""
     variants = analysis["variants"]
-    tasks = list(next(iter(variants.values()))["curve"])
+    tasks = list(next(iter(variants.values()))[field])
     figure, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.2))
-    for axis, task in zip(np.atleast_1d(axes), tasks, strict=True):
+    panels = list(zip(np.atleast_1d(axes), tasks, strict=True))
+    for axis, task in panels:
         for variant, details in variants.items():
-            curve = details["curve"][task]
-            ks = sorted(curve, key=int)
-            key = "r2" if "r2" in curve[ks[0]] else "accuracy"
-            axis.plot([int(k) for k in ks], [curve[k][key] for k in ks], marker="o", label=variant)
-        axis.set_xscale("log")
+            curve = details[field][task]
+            xs = sorted(curve, key=int)
+            key = "r2" if "r2" in curve[xs[0]] else "accuracy"
+            axis.plot([int(x) for x in xs], [curve[x][key] for x in xs], marker="o", label=variant)
         axis.set_title(TASK_TITLES.get(task, task), fontsize=9)
+    return figure, panels
+
+
+def score_versus_k(analysis: dict[str, Any]) -> Figure:
+    figure, panels = _task_curves(analysis, "curve")
+    for axis, _ in panels:
+        axis.set_xscale("log")
         axis.set_xlabel("K selected bits")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    panels[0][0].legend(fontsize=7)
     return Figure(
         "score_k",
         "Probe score versus K",
@@ -128,22 +136,14 @@ def score_versus_k(analysis: dict[str, Any]) -> Figure:
 
 
 def score_versus_context(analysis: dict[str, Any], baselines: dict[str, Any]) -> Figure:
-    variants = analysis["variants"]
-    tasks = list(next(iter(variants.values()))["context_curve"])
-    figure, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.2))
-    for axis, task in zip(np.atleast_1d(axes), tasks, strict=True):
-        for variant, details in variants.items():
-            curve = details["context_curve"][task]
-            frames = sorted(curve, key=int)
-            key = "r2" if "r2" in curve[frames[0]] else "accuracy"
-            axis.plot([int(n) for n in frames], [curve[n][key] for n in frames], marker="o", label=variant)
+    figure, panels = _task_curves(analysis, "context_curve")
+    for axis, task in panels:
         for method, values in baselines["methods"].items():
             if values.get("task") == task and "accuracy_by_context" in values:
                 curve = values["accuracy_by_context"]
                 frames = sorted(curve, key=int)
                 axis.plot([int(n) for n in frames], [curve[n] for n in frames], "k--", marker="x", label=method)
         axis.set_xscale("log", base=2)
-        axis.set_title(TASK_TITLES.get(task, task), fontsize=9)
         axis.set_xlabel(f"context (frames of {1000 / analysis['frames_per_second']:g} ms)")
         axis.legend(fontsize=6)
     return Figure(
