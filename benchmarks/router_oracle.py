@@ -11,7 +11,8 @@ the router's features) and by the training loss on whole utterances (`se_loss`, 
 which is what a router learns from. One JSON line per routing.
 An experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished:
 
-    python benchmarks/router_oracle.py --segment 1024
+    python benchmarks/router_oracle.py --segment 1024             # the pipeline's causal router imitates
+    python benchmarks/router_oracle.py --segment 1024 --lookahead # it also sees the segment it decides
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segment", type=int, default=1024, help="input samples per routing decision")
     parser.add_argument("--vad-db", type=float, default=-35.0)
+    parser.add_argument(
+        "--lookahead", action="store_true", help="the imitating router also sees the segment it decides"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -149,6 +153,8 @@ def main() -> None:
             "macs_per_sample": round(system.macs_per_sample, 1),
             "seconds": round(time.perf_counter() - started, 1),
         }
+        if isinstance(routes, SegmentRouter):
+            result["sees_its_segment"] = routes.config.router_lookahead
         if oracle is not None:
             chosen = np.concatenate([output.choices for output in outputs])
             result["agreement_with_oracle"] = round(float(np.mean(chosen == np.concatenate(oracle))), 4)
@@ -163,7 +169,9 @@ def main() -> None:
         drawn = [np.where(rng.random(len(is_speech)) < share_wide, wide, narrow) for is_speech in speech]
         inverse = [np.where(is_speech, narrow, wide) for is_speech in speech]
         run("oracle", oracle, config.widths[wide], config.widths[narrow])
-        imitation = imitating_router(config, train_set, wide, narrow, args.vad_db, params.seed)
+        imitation = imitating_router(
+            replace(config, router_lookahead=args.lookahead), train_set, wide, narrow, args.vad_db, params.seed
+        )
         run("imitation", imitation, config.widths[wide], config.widths[narrow], oracle)
         run("random", drawn, config.widths[wide], config.widths[narrow])
         run("inverse", inverse, config.widths[narrow], config.widths[wide])
