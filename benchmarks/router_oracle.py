@@ -8,11 +8,14 @@ oracle runs beside a control that draws every segment's width at random with the
 the difference is what knowing the content is worth at equal cost, and beside the inverse (speech
 narrow, the rest wide). Scored on the test split as `evaluate` does (PESQ, STOI; MACs per sample with
 the router's features) and by the training loss on whole utterances (`se_loss`, as the valid loss),
-which is what a router learns from. One JSON line per routing.
+which is what a router learns from. Two imitators of the oracle, trained on the train split, show
+what a router's input can tell: the pipeline's router module (cross-entropy to the oracle's choices),
+and a logistic speech/rest classifier on the mean and spread of the segment's 40 log-mel bands (its
+front end's cost is not in the MACs). One JSON line per routing.
 An experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished:
 
-    python benchmarks/router_oracle.py --segment 1024             # the pipeline's causal router imitates
-    python benchmarks/router_oracle.py --segment 1024 --lookahead # it also sees the segment it decides
+    python benchmarks/router_oracle.py --segment 1024             # causal imitators
+    python benchmarks/router_oracle.py --segment 1024 --lookahead # the imitators also see the segment they decide
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from maskscope import framing
+from maskscope.baselines import log_mel, mel_filterbank
 from maskscope.config import VariantParams, load_params
 from maskscope.evaluation import enhance, mean_scores, score
-from maskscope.framing import stft
 from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig
 from maskscope.stages.evaluate import routed_system
 from maskscope.stages.train import MODEL_FILE, load_model, slim_config
@@ -85,13 +92,24 @@ def imitating_router(
     return router
 
 
+def segment_log_mel(noisy: np.ndarray, segment: int, bank: np.ndarray, lookahead: bool) -> np.ndarray:
+    """(segments, 2 x bands): mean and standard deviation over each segment's frames of the noisy
+    log-mel energies; causal (segment k gets segment k-1's, the first zeros) unless `lookahead`."""
+    frames = log_mel(noisy, bank)
+    segments = -(-noisy.size // segment)
+    owner = np.minimum(np.arange(len(frames)) * framing.HOP // segment, segments - 1)
+    features = np.zeros((segments, 2 * frames.shape[1]))
+    for k in range(segments):
+        own = frames[owner == k]
+        features[k] = np.concatenate([own.mean(axis=0), own.std(axis=0)]) if len(own) else 0.0
+    return features if lookahead else np.vstack([np.zeros_like(features[:1]), features[:-1]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segment", type=int, default=1024, help="input samples per routing decision")
     parser.add_argument("--vad-db", type=float, default=-35.0)
-    parser.add_argument(
-        "--lookahead", action="store_true", help="the imitating router also sees the segment it decides"
-    )
+    parser.add_argument("--lookahead", action="store_true", help="the imitators also see the segment they decide")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
@@ -132,8 +150,8 @@ def main() -> None:
         losses = [
             float(
                 se_loss(
-                    stft(torch.from_numpy(o.audio)[None]),
-                    stft(torch.from_numpy(u.clean)[None]),
+                    framing.stft(torch.from_numpy(o.audio)[None]),
+                    framing.stft(torch.from_numpy(u.clean)[None]),
                     torch.tensor([u.level]),
                 )
             )
@@ -163,6 +181,16 @@ def main() -> None:
     for width in sorted({w for policy in POLICIES for w in policy}):
         uf = config.widths[width]
         run("static", [np.full(len(is_speech), width) for is_speech in speech], uf, uf)
+    # A richer router front end, fitted once (speech or not is the same question for every policy).
+    bank = mel_filterbank()
+    fit_x = np.concatenate([segment_log_mel(u.noisy, config.segment, bank, args.lookahead) for u in train_set])
+    fit_y = np.concatenate(
+        [speech_segments(u.clean, config.segment, config.router_frame, args.vad_db) for u in train_set]
+    )
+    log_mel_vad = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(fit_x, fit_y)
+    log_mel_speech = [
+        log_mel_vad.predict(segment_log_mel(u.noisy, config.segment, bank, args.lookahead)) for u in test_set
+    ]
     for wide, narrow in POLICIES:
         oracle = [np.where(is_speech, wide, narrow) for is_speech in speech]
         share_wide = float(np.mean(np.concatenate(oracle) == wide))
@@ -173,6 +201,8 @@ def main() -> None:
             replace(config, router_lookahead=args.lookahead), train_set, wide, narrow, args.vad_db, params.seed
         )
         run("imitation", imitation, config.widths[wide], config.widths[narrow], oracle)
+        by_log_mel = [np.where(is_speech, wide, narrow) for is_speech in log_mel_speech]
+        run("log-mel imitation", by_log_mel, config.widths[wide], config.widths[narrow], oracle)
         run("random", drawn, config.widths[wide], config.widths[narrow])
         run("inverse", inverse, config.widths[narrow], config.widths[wide])
 
