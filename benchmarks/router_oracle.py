@@ -136,14 +136,15 @@ def main() -> None:
         """Score one routing: given choices per utterance, or a router module deciding them (with
         `oracle`: the share of segments where it chose as the oracle did)."""
         started = time.perf_counter()
-        outputs = []
         if isinstance(routes, SegmentRouter):
             model.router = routes.eval()
             outputs = [enhance(model, utterance.noisy) for utterance in test_set]
             model.router = fixed
-        for utterance, choices in zip(test_set, routes if isinstance(routes, list) else [], strict=False):
-            fixed.choices = torch.from_numpy(choices)
-            outputs.append(enhance(model, utterance.noisy))
+        else:
+            outputs = []
+            for utterance, choices in zip(test_set, routes, strict=True):
+                fixed.choices = torch.from_numpy(choices)
+                outputs.append(enhance(model, utterance.noisy))
         jobs = [(u.clean, output.audio, False) for u, output in zip(test_set, outputs, strict=True)]
         with get_context("spawn").Pool(2) as pool:
             quality = mean_scores(pool.map(score, jobs, chunksize=4))
