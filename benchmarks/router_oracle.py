@@ -1,21 +1,25 @@
-"""How much could any router gain? Routing slim-static by an oracle that knows where the speech is (issue 6).
+"""How much could any router gain? Routing slim-static by where the speech is, known or detected (issue 6).
 
 The trained routers score what a blind mixture of widths at their shares would (router_lookahead.py).
-This bounds what routing can give on this model and data: slim-static's own weights, routed per
-segment by the *clean* speech (a segment with any frame within `--vad-db` of the utterance's loudest
-frame is speech, as the labels' VAD), speech at the wide width and the rest at the narrow one. Each
-oracle runs beside a control that draws every segment's width at random with the oracle's shares, so
-the difference is what knowing the content is worth at equal cost, and beside the inverse (speech
-narrow, the rest wide). Scored on the test split as `evaluate` does (PESQ, STOI; MACs per sample with
-the router's features) and by the training loss on whole utterances (`se_loss`, as the valid loss),
-which is what a router learns from. Two imitators of the oracle, trained on the train split, show
-what a router's input can tell: the pipeline's router module (cross-entropy to the oracle's choices),
-and a logistic speech/rest classifier on the mean and spread of the segment's 40 log-mel bands (its
-front end's cost is not in the MACs). One JSON line per routing.
+This bounds what routing can give on this model and data: slim-static's own weights (no fine-tuning,
+so every row is at equal training), routed per segment by a speech detector, speech at the wide width
+and the rest at the narrow one. Detectors: the *clean* speech (a segment holding any frame the labels'
+energy VAD calls active: the oracle, which sees the segment it decides), the same one segment late
+(what a causal router could know at best), the pipeline's router module trained on the train split to
+copy the oracle, and a logistic classifier on the segment's 40 noisy log-mel bands (mean, spread, and
+the rise of the mean above its running minimum over the earlier segments, a causal noise-floor
+estimate; its front end's cost is not in the MACs). Each detector is scored as it is and with a
+hangover (`--hangover` samples: a segment stays wide while any of the segments that span back saw
+speech), the classic VAD remedy for missed speech tails. Controls: random widths at the oracle's
+shares (what knowing the content is worth at equal cost) and the inverse (speech narrow, the rest
+wide). Scored on the test split as `evaluate` does (PESQ, STOI; MACs per sample with the router's
+features) and by the training loss on whole utterances (`se_loss`, as the valid loss), which is what
+a router learns from. One JSON line per routing.
 An experiment, not a pipeline stage: it writes nothing. Run it where a slimming run finished:
 
-    python benchmarks/router_oracle.py --segment 1024             # causal imitators
-    python benchmarks/router_oracle.py --segment 1024 --lookahead # the imitators also see the segment they decide
+    python benchmarks/router_oracle.py --segment 1024             # causal detectors
+    python benchmarks/router_oracle.py --segment 1024 --lookahead # the detectors also see the segment they decide
+    python benchmarks/router_oracle.py --model models/slim-dyn-25 # a routed model's fine-tuned backbone instead
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -60,21 +65,38 @@ class FixedRouter(nn.Module):
         return 10.0 * nn.functional.one_hot(self.choices, self.widths)[None].to(audio.dtype)
 
 
-def speech_segments(clean: np.ndarray, segment: int, frame: int, vad_db: float) -> np.ndarray:
-    """Per segment: does any frame of it hold clean speech within `vad_db` of the loudest frame?"""
+def speech_segments(clean: np.ndarray, segment: int, vad_db: float) -> np.ndarray:
+    """Per segment: does it hold an STFT frame (by its centre sample) the labels' energy VAD calls active?"""
+    active = framing.active_frames(clean, vad_db)
     segments = -(-clean.size // segment)
-    padded = np.zeros(segments * segment)
-    padded[: clean.size] = clean
-    power = (padded.reshape(-1, frame) ** 2).mean(axis=1)
-    active = 10 * np.log10(power + 1e-12) >= 10 * np.log10(power.max() + 1e-12) + vad_db
-    return active.reshape(segments, -1).any(axis=1)
+    owner = np.minimum(np.arange(active.size) * framing.HOP // segment, segments - 1)
+    is_speech = np.zeros(segments, dtype=bool)
+    is_speech[owner[active]] = True
+    return is_speech
 
 
-def imitating_router(
-    config: SlimDemucsConfig, train_set: list[Utterance], wide: int, narrow: int, vad_db: float, seed: int
-) -> SegmentRouter:
-    """The pipeline's router (same features, same causality), trained on the train split to copy the
-    oracle's choices by cross-entropy: can it tell speech segments from the rest at all?"""
+def one_segment_late(is_speech: np.ndarray) -> np.ndarray:
+    """What a causal router could know: each segment gets the previous one's truth, the first none."""
+    return np.concatenate([[False], is_speech[:-1]])
+
+
+def with_hangover(is_speech: np.ndarray, segments: int) -> np.ndarray:
+    """Speech while any of the last `segments` segments, or this one, was: holds the wide width over tails."""
+    held = is_speech.copy()
+    for back in range(1, segments + 1):
+        held[back:] |= is_speech[:-back]
+    return held
+
+
+def normalized(noisy: np.ndarray, config: SlimDemucsConfig) -> torch.Tensor:
+    """(1, samples) input as the model's router sees it: divided by the utterance's standard deviation."""
+    audio = torch.from_numpy(noisy)[None]
+    return audio / (audio.std(dim=-1, correction=0, keepdim=True) + config.normalize_floor)
+
+
+def imitating_router(config: SlimDemucsConfig, train_set: list[Utterance], vad_db: float, seed: int) -> SegmentRouter:
+    """The pipeline's router (same features, same causality), trained on the train split to tell the
+    oracle's speech segments (its output 1) from the rest (its output 0) by cross-entropy."""
     torch.manual_seed(seed)
     router = SegmentRouter(config)
     optimizer = torch.optim.Adam(router.parameters(), lr=3e-3)
@@ -82,69 +104,90 @@ def imitating_router(
         for batch_start in range(0, len(train_set), 16):
             optimizer.zero_grad()
             for utterance in train_set[batch_start : batch_start + 16]:
-                noisy = torch.from_numpy(utterance.noisy)[None]
-                scale = noisy.std(dim=-1, correction=0, keepdim=True) + config.normalize_floor
-                is_speech = speech_segments(utterance.clean, config.segment, config.router_frame, vad_db)
-                target = torch.from_numpy(np.where(is_speech, wide, narrow))
-                logits = router(noisy / scale)[0]
+                target = torch.from_numpy(speech_segments(utterance.clean, config.segment, vad_db).astype(np.int64))
+                logits = router(normalized(utterance.noisy, config))[0]
                 (nn.functional.cross_entropy(logits, target) / 16).backward()
             optimizer.step()
-    return router
+    return router.eval()
+
+
+def router_detects(router: SegmentRouter, noisy: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        logits = router(normalized(noisy, router.config))[0]
+    return (logits[:, 1] > logits[:, 0]).numpy()
 
 
 def segment_log_mel(noisy: np.ndarray, segment: int, bank: np.ndarray, lookahead: bool) -> np.ndarray:
-    """(segments, 2 x bands): mean and standard deviation over each segment's frames of the noisy
-    log-mel energies; causal (segment k gets segment k-1's, the first zeros) unless `lookahead`."""
+    """(segments, 3 x bands): over each segment's frames of the noisy log-mel energies, the mean, the
+    standard deviation, and the mean's rise above its minimum over the segments before (zero where
+    there is none yet); causal (segment k gets segment k-1's, the first zeros) unless `lookahead`."""
     frames = log_mel(noisy, bank)
     segments = -(-noisy.size // segment)
     owner = np.minimum(np.arange(len(frames)) * framing.HOP // segment, segments - 1)
-    features = np.zeros((segments, 2 * frames.shape[1]))
+    mean = np.zeros((segments, frames.shape[1]))
+    spread = np.zeros_like(mean)
     for k in range(segments):
         own = frames[owner == k]
-        features[k] = np.concatenate([own.mean(axis=0), own.std(axis=0)]) if len(own) else 0.0
+        if len(own):
+            mean[k], spread[k] = own.mean(axis=0), own.std(axis=0)
+    floor = np.vstack([mean[:1], np.minimum.accumulate(mean, axis=0)[:-1]])
+    features = np.hstack([mean, spread, mean - floor])
     return features if lookahead else np.vstack([np.zeros_like(features[:1]), features[:-1]])
+
+
+def log_mel_detector(
+    train_set: list[Utterance], segment: int, bank: np.ndarray, lookahead: bool, vad_db: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A logistic speech/rest classifier on `segment_log_mel`, fitted on the train split to the oracle."""
+    features = np.concatenate([segment_log_mel(u.noisy, segment, bank, lookahead) for u in train_set])
+    targets = np.concatenate([speech_segments(u.clean, segment, vad_db) for u in train_set])
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features, targets)
+    return lambda noisy: classifier.predict(segment_log_mel(noisy, segment, bank, lookahead)).astype(bool)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segment", type=int, default=1024, help="input samples per routing decision")
     parser.add_argument("--vad-db", type=float, default=-35.0)
-    parser.add_argument("--lookahead", action="store_true", help="the imitators also see the segment they decide")
+    parser.add_argument(
+        "--hangover", type=int, default=4096, help="input samples a detected speech segment holds the wide width"
+    )
+    parser.add_argument(
+        "--lookahead", action="store_true", help="the trained detectors also see the segment they decide"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/slim-static"),
+        help="weights routed (a slim-dyn's router is set aside)",
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)
     torch.set_num_threads(2)
     test_set = load_split(Path("data/mix"), "test", limit=params.evaluate.test_utterances or None)
-    base, _ = load_model(Path("models/slim-static") / MODEL_FILE)
+    base, _ = load_model(args.model / MODEL_FILE)
     config = replace(
-        slim_config(params.slimming, VariantParams(kind="slim-dyn", target_usage=0.25)), segment=args.segment
+        slim_config(params.slimming, VariantParams(kind="slim-dyn", target_usage=0.25)),
+        segment=args.segment,
+        router_lookahead=args.lookahead,
     )
     model = SlimDemucs(config)
-    model.load_state_dict(base.state_dict(), strict=False)
+    backbone = {key: value for key, value in base.state_dict().items() if not key.startswith("router.")}
+    model.load_state_dict(backbone, strict=False)
     fixed = model.router = FixedRouter(len(config.widths))
     train_set = load_split(Path("data/mix"), "train")
-    speech = [speech_segments(u.clean, config.segment, config.router_frame, args.vad_db) for u in test_set]
+    hangover = args.hangover // config.segment
+    speech = [speech_segments(u.clean, config.segment, args.vad_db) for u in test_set]
     rng = np.random.default_rng(params.seed)
 
-    def run(
-        name: str,
-        routes: list[np.ndarray] | SegmentRouter,
-        speech_uf: float,
-        other_uf: float,
-        oracle: list[np.ndarray] | None = None,
-    ) -> None:
-        """Score one routing: given choices per utterance, or a router module deciding them (with
-        `oracle`: the share of segments where it chose as the oracle did)."""
+    def run(name: str, routes: list[np.ndarray], speech_uf: float, other_uf: float, **extra: object) -> None:
+        """Score one routing: the width index of every segment of every test utterance."""
         started = time.perf_counter()
-        if isinstance(routes, SegmentRouter):
-            model.router = routes.eval()
-            outputs = [enhance(model, utterance.noisy) for utterance in test_set]
-            model.router = fixed
-        else:
-            outputs = []
-            for utterance, choices in zip(test_set, routes, strict=True):
-                fixed.choices = torch.from_numpy(choices)
-                outputs.append(enhance(model, utterance.noisy))
+        outputs = []
+        for utterance, choices in zip(test_set, routes, strict=True):
+            fixed.choices = torch.from_numpy(choices)
+            outputs.append(enhance(model, utterance.noisy))
         jobs = [(u.clean, output.audio, False) for u, output in zip(test_set, outputs, strict=True)]
         with get_context("spawn").Pool(2) as pool:
             quality = mean_scores(pool.map(score, jobs, chunksize=4))
@@ -164,6 +207,7 @@ def main() -> None:
             "segment_samples": config.segment,
             "speech_uf": speech_uf,
             "other_uf": other_uf,
+            **extra,
             "pesq": quality["pesq"],
             "stoi": quality["stoi"],
             "training_loss": round(float(np.mean(losses)), 4),
@@ -172,40 +216,45 @@ def main() -> None:
             "macs_per_sample": round(system.macs_per_sample, 1),
             "seconds": round(time.perf_counter() - started, 1),
         }
-        if isinstance(routes, SegmentRouter):
-            result["sees_its_segment"] = routes.config.router_lookahead
-        if oracle is not None:
-            chosen = np.concatenate([output.choices for output in outputs])
-            result["agreement_with_oracle"] = round(float(np.mean(chosen == np.concatenate(oracle))), 4)
         print(json.dumps(result), flush=True)
 
     for width in sorted({w for policy in POLICIES for w in policy}):
         uf = config.widths[width]
         run("static", [np.full(len(is_speech), width) for is_speech in speech], uf, uf)
-    # A richer router front end, fitted once (speech or not is the same question for every policy).
-    bank = mel_filterbank()
-    fit_x = np.concatenate([segment_log_mel(u.noisy, config.segment, bank, args.lookahead) for u in train_set])
-    fit_y = np.concatenate(
-        [speech_segments(u.clean, config.segment, config.router_frame, args.vad_db) for u in train_set]
-    )
-    log_mel_vad = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(fit_x, fit_y)
-    log_mel_speech = [
-        log_mel_vad.predict(segment_log_mel(u.noisy, config.segment, bank, args.lookahead)) for u in test_set
-    ]
+    # Speech or not is the same question for every policy: each detector decides once.
+    module = imitating_router(config, train_set, args.vad_db, params.seed)
+    by_log_mel = log_mel_detector(train_set, config.segment, mel_filterbank(), args.lookahead, args.vad_db)
+    detected = {
+        "oracle": speech,
+        "oracle one segment late": [one_segment_late(is_speech) for is_speech in speech],
+        "router-module imitation": [router_detects(module, u.noisy) for u in test_set],
+        "log-mel imitation": [by_log_mel(u.noisy) for u in test_set],
+    }
+    truth = np.concatenate(speech)
     for wide, narrow in POLICIES:
-        oracle = [np.where(is_speech, wide, narrow) for is_speech in speech]
-        share_wide = float(np.mean(np.concatenate(oracle) == wide))
+        uf = {"speech_uf": config.widths[wide], "other_uf": config.widths[narrow]}
+        for name, decisions in detected.items():
+            agreement = round(float(np.mean(np.concatenate(decisions) == truth)), 4)
+            trained = {"sees_its_segment": args.lookahead} if "imitation" in name else {}
+            run(name, [np.where(d, wide, narrow) for d in decisions], **uf, **trained, agreement_with_oracle=agreement)
+            if hangover:
+                held = [with_hangover(d, hangover) for d in decisions]
+                run(
+                    f"{name} + hangover",
+                    [np.where(d, wide, narrow) for d in held],
+                    **uf,
+                    **trained,
+                    hangover_segments=hangover,
+                )
+        share_wide = float(np.mean(truth))
         drawn = [np.where(rng.random(len(is_speech)) < share_wide, wide, narrow) for is_speech in speech]
-        inverse = [np.where(is_speech, narrow, wide) for is_speech in speech]
-        run("oracle", oracle, config.widths[wide], config.widths[narrow])
-        imitation = imitating_router(
-            replace(config, router_lookahead=args.lookahead), train_set, wide, narrow, args.vad_db, params.seed
+        run("random", drawn, **uf)
+        run(
+            "inverse",
+            [np.where(is_speech, narrow, wide) for is_speech in speech],
+            config.widths[narrow],
+            config.widths[wide],
         )
-        run("imitation", imitation, config.widths[wide], config.widths[narrow], oracle)
-        by_log_mel = [np.where(is_speech, wide, narrow) for is_speech in log_mel_speech]
-        run("log-mel imitation", by_log_mel, config.widths[wide], config.widths[narrow], oracle)
-        run("random", drawn, config.widths[wide], config.widths[narrow])
-        run("inverse", inverse, config.widths[narrow], config.widths[wide])
 
 
 if __name__ == "__main__":
