@@ -65,13 +65,17 @@ class FixedRouter(nn.Module):
         return 10.0 * nn.functional.one_hot(self.choices, self.widths)[None].to(audio.dtype)
 
 
+def segment_of_frames(frames: int, samples: int, segment: int) -> np.ndarray:
+    """The segment each STFT frame's centre sample t * HOP falls in (frames past the end: the last),
+    as `evaluation.router_masks` maps them."""
+    return np.minimum(np.arange(frames) * framing.HOP // segment, -(-samples // segment) - 1)
+
+
 def speech_segments(clean: np.ndarray, segment: int, vad_db: float) -> np.ndarray:
     """Per segment: does it hold an STFT frame (by its centre sample) the labels' energy VAD calls active?"""
     active = framing.active_frames(clean, vad_db)
-    segments = -(-clean.size // segment)
-    owner = np.minimum(np.arange(active.size) * framing.HOP // segment, segments - 1)
-    is_speech = np.zeros(segments, dtype=bool)
-    is_speech[owner[active]] = True
+    is_speech = np.zeros(-(-clean.size // segment), dtype=bool)
+    is_speech[segment_of_frames(active.size, clean.size, segment)[active]] = True
     return is_speech
 
 
@@ -123,7 +127,7 @@ def segment_log_mel(noisy: np.ndarray, segment: int, bank: np.ndarray, lookahead
     there is none yet); causal (segment k gets segment k-1's, the first zeros) unless `lookahead`."""
     frames = log_mel(noisy, bank)
     segments = -(-noisy.size // segment)
-    owner = np.minimum(np.arange(len(frames)) * framing.HOP // segment, segments - 1)
+    owner = segment_of_frames(len(frames), noisy.size, segment)
     mean = np.zeros((segments, frames.shape[1]))
     spread = np.zeros_like(mean)
     for k in range(segments):
