@@ -229,7 +229,7 @@ SLIM_TRAIN_PARAMS = ("seed", "train.batch_size", "train.segment_seconds", "train
 # the slimmable base reads the architecture and its own schedule; the router's keys retrain routers only
 SLIM_BASE_KEYS = ("hidden", "depth", "kernel", "stride", "resample", "gru", "gru_groups", "gru_layers", "widths")
 SLIM_PARAMS = (*SLIM_TRAIN_PARAMS, *(f"slimming.{key}" for key in (*SLIM_BASE_KEYS, "epochs", "learning_rate")))
-ROUTER_PARAMS = (*SLIM_TRAIN_PARAMS, "slimming")
+ROUTER_PARAMS = (*SLIM_TRAIN_PARAMS, "slimming", "labels.vad_threshold_db")
 
 
 def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:

@@ -15,14 +15,18 @@ from maskscope.models.demucs import (
     SlimDemucs,
     SlimDemucsConfig,
     SlimOutput,
+    cost_share,
     expected_uf,
     lookahead_samples,
     macs_per_sample,
     network_length,
+    rest_usage_loss,
     routed_macs_per_sample,
     router_macs_per_sample,
     slim_channels,
+    speech_segments,
     utilization_loss,
+    width_costs,
     width_channel_masks,
 )
 
@@ -314,31 +318,79 @@ def test_straight_through_gradients_reach_the_router():
         grad = getattr(net.router, name).weight.grad
         assert grad is not None and grad.abs().sum() > 0, name
     net.zero_grad()
-    utilization_loss(net(noisy()).probs, TINY.widths, 0.1).backward()
+    utilization_loss(net(noisy()).probs, TINY, 0.1).backward()
     assert net.router.output.bias.grad.abs().sum() > 0
 
 
 def test_router_lookahead_sees_the_current_segment():
     x = noisy(batch=1, samples=256)
     louder = x.clone()
-    louder[:, :128] *= 10  # only the first segment changes
+    louder[:, 128:] *= 10  # only the second (last) segment changes
     for lookahead in (False, True):
         net = model(replace(TINY_DYNAMIC, normalize=False, router_lookahead=lookahead))
         delta = (net.router(louder) - net.router(x)).abs().sum(-1)[0]
-        assert (delta[0] > 0) == lookahead  # segment 0 itself changed
-        assert (delta[1] > 0) != lookahead  # segment 1 did not, but follows segment 0 without look-ahead
+        assert delta[0] == 0  # no decision depends on a later segment
+        assert (delta[1] > 0) == lookahead  # segment 1's own decision sees it only with look-ahead
 
 
-def test_utilization_loss():
-    widths = TINY.widths
+def test_router_features_rise_above_the_running_noise_floor():
+    quiet_then_loud = noisy(batch=1, samples=4 * 128)
+    quiet_then_loud[:, 128:256] *= 0.1
+    quiet_then_loud[:, 384:] *= 10
+    net = model(replace(TINY_DYNAMIC, router_lookahead=True))
+    features = net.router.features(quiet_then_loud)[0]
+    energy, rise = features[:, : TINY.router_features], features[:, TINY.router_features :]
+    floor = torch.stack([energy[:k].amin(0) for k in range(1, 4)])
+    torch.testing.assert_close(rise[1:], energy[1:] - floor)
+    assert torch.all(rise[0] == 0) and rise[1].mean() < 0  # a new minimum: the quiet segment lies below
+    assert rise[3].mean() > rise[2].mean() + 1  # the loud last segment rises above the quiet one's floor
+    causal = model(TINY_DYNAMIC)
+    causal.load_state_dict(net.state_dict())
+    torch.testing.assert_close(causal.router.features(quiet_then_loud)[0, 1:], features[:-1])
+
+
+def test_speech_segments_follow_the_loudest_block():
+    clean = torch.zeros(2, 4 * 128)
+    clean[0, 128:256] = 1.0  # segment 1: the loudest
+    clean[0, 256:288] = 10 ** (-50 / 20)  # segment 2: 50 dB down, not speech at -35
+    clean[0, 480:512] = 10 ** (-20 / 20)  # segment 3: one block 20 dB down
+    assert speech_segments(clean, TINY_DYNAMIC, -35.0).tolist() == [[False, True, False, True], [False] * 4]
+
+
+def test_rest_usage_loss_moves_width_off_segments_without_speech():
+    costs = width_costs(TINY)
+    is_speech = torch.tensor([[True, False, False]])
+    at_full = torch.zeros(1, 3, 4)
+    at_full[..., 3] = 1
+    assert rest_usage_loss(at_full, costs, is_speech).item() == 1.0
+    assert rest_usage_loss(at_full, costs, torch.ones(1, 3, dtype=torch.bool)).item() == 0.0
+    logits = torch.zeros(1, 3, 4, requires_grad=True)
+    rest_usage_loss(torch.softmax(logits, -1), costs, is_speech).backward()
+    assert torch.all(logits.grad[0, 0] == 0)  # the speech segment is free
+    assert logits.grad[0, 1, 0] < 0 < logits.grad[0, 1, 3]
+
+
+def test_width_costs_are_mac_shares():
+    costs = width_costs(TINY)
+    assert costs[-1] == 1.0 and list(costs) == sorted(costs)
+    assert costs[2] == pytest.approx(macs_per_sample(TINY, 0.5) / macs_per_sample(TINY))
+    assert costs[0] < TINY.widths[0]  # MACs fall faster than UF
+
+
+def test_utilization_loss_holds_the_mac_budget_of_the_target_width():
     at_quarter = torch.zeros(2, 3, 4)
     at_quarter[..., 1] = 1
-    assert utilization_loss(at_quarter, widths, 0.25).item() == 0
-    assert utilization_loss(at_quarter, widths, 0.5).item() == pytest.approx(0.0625)
-    uniform = torch.full((1, 5, 4), 0.25)
-    assert expected_uf(uniform, widths).item() == pytest.approx(sum(widths) / 4)
+    assert utilization_loss(at_quarter, TINY, 0.25).item() == pytest.approx(0, abs=1e-12)
+    over = (cost_share(TINY, 0.25) - cost_share(TINY, 0.5)) * 0.5 / cost_share(TINY, 0.5)
+    assert utilization_loss(at_quarter, TINY, 0.5).item() == pytest.approx(over**2)
+    # The narrowest and the full width can average UF 1/4 at several times its MACs: the loss sees it.
+    bimodal = torch.zeros(1, 7, 4)
+    bimodal[0, :6, 0] = 1
+    bimodal[0, 6, 3] = 1
+    assert expected_uf(bimodal, TINY.widths).item() == pytest.approx(0.25)
+    assert utilization_loss(bimodal, TINY, 0.25).item() > 0.01
     logits = torch.zeros(1, 5, 4, requires_grad=True)
-    utilization_loss(torch.softmax(logits, -1), widths, 0.1).backward()
+    utilization_loss(torch.softmax(logits, -1), TINY, 0.1).backward()
     assert logits.grad[0, 0, 0] < 0 < logits.grad[0, 0, 3]  # pushes probability to the narrow widths
 
 
@@ -372,7 +424,7 @@ def test_macs_grow_with_uf_and_halving_cuts_two_to_four_times():
 
 def test_router_and_dynamic_macs():
     c = TINY_DYNAMIC
-    assert router_macs_per_sample(c) == c.router_features + (16 * 32 + 32 * 4) / c.segment
+    assert router_macs_per_sample(c) == c.router_features + (2 * 16 * 32 + 32 * 4) / c.segment
     share = [0.5, 0.25, 0.0, 0.25]
     expected = (2 * macs_per_sample(c, 0.125) + macs_per_sample(c, 1.0) + macs_per_sample(c, 0.25)) / 4
     assert routed_macs_per_sample(c, share) == pytest.approx(expected + router_macs_per_sample(c))

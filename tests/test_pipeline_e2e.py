@@ -236,7 +236,12 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     assert "up to date" in run(["dvc", "status"], repo).stdout
     assert snakemake_planned_rules(repo) == set()
 
-    set_param(repo, "labels", "vad_threshold_db", -30.0)
+    routers = {f"train_router@{variant}" for variant in ROUTED_VARIANTS}
+    set_param(repo, "labels", "vad_threshold_db", -30.0)  # the routers' rest loss reads it too
+    assert dvc_changed_stages(repo) == {"labels", *routers}
+    set_param(repo, "labels", "vad_threshold_db", -35.0)
+
+    set_param(repo, "labels", "f0_floor_hz", 70.0)
     # Snakemake plans what consumes the labels too; DVC lists only the stage whose own deps changed.
     assert snakemake_planned_rules(repo) == with_consumers(repo, "labels")
     assert dvc_changed_stages(repo) == {"labels"}

@@ -9,7 +9,7 @@ from conftest import harmonic_speechlike
 
 from maskscope import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
-from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig
+from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, speech_segments
 from maskscope.training import (
     TrainSettings,
     Utterance,
@@ -152,6 +152,40 @@ def test_routed_training_pulls_the_average_width_towards_the_target(tmp_path):
     first, last = state.history[0].gate_usage, state.history[-1].gate_usage
     # a fresh router averages about the mean width (0.47); the pull drives it to the narrowest
     assert last < first and last < 0.3, (first, last)
+
+
+def padded_set(count: int, seed: int) -> list[Utterance]:
+    """Speech-like utterances with 0.5 s of digital silence on each side, noisy throughout."""
+    rng = np.random.default_rng(seed)
+    silence = np.zeros(framing.SAMPLE_RATE // 2, dtype=np.float32)
+    utterances = []
+    for index in range(count):
+        speech = harmonic_speechlike(0.6, f0=100 + 10 * index, seed=seed + index)
+        clean = np.concatenate([silence, speech, silence]).astype(np.float32)
+        noisy = (clean + 0.05 * rng.standard_normal(clean.size)).astype(np.float32)
+        utterances.append(Utterance(f"p{index}", clean, noisy, float(np.sqrt(np.mean(speech**2)))))
+    return utterances
+
+
+def test_the_rest_weight_moves_the_width_budget_onto_speech(tmp_path):
+    train_set, valid_set = padded_set(8, 0), padded_set(2, 100)
+    gaps = {}
+    for rest_weight in (0.0, 8.0):
+        model = slim_model(dynamic=True)
+        routed = TrainSettings(**{**settings(6).__dict__, "target_usage": 0.25, "rest_weight": rest_weight})
+        train(model, train_set, valid_set, routed, tmp_path / f"rest-{rest_weight}.pt")
+        model.eval()
+        speech_uf, rest_uf = [], []
+        with torch.no_grad():
+            for u in valid_set:
+                clean = torch.from_numpy(u.clean)[None]
+                probs = model(torch.from_numpy(u.noisy)[None]).probs
+                uf = (probs * torch.tensor(model.config.widths)).sum(-1)[0]
+                is_speech = speech_segments(clean, model.config, routed.speech_threshold_db)[0]
+                speech_uf += uf[is_speech].tolist()
+                rest_uf += uf[~is_speech].tolist()
+        gaps[rest_weight] = np.mean(speech_uf) - np.mean(rest_uf)
+    assert gaps[8.0] > gaps[0.0] + 0.03 and gaps[8.0] > 0, gaps
 
 
 def test_a_routed_run_resumes_to_the_same_weights(tmp_path):

@@ -170,7 +170,7 @@ class SlimmingParams(Section):
     widths: list[float] = Field(
         [0.125, 0.25, 0.5, 1.0], min_length=1, description="utilization factors UF every layer can run at"
     )
-    segment_samples: int = Field(8192, ge=1, description="input samples per router decision")
+    segment_samples: int = Field(1024, ge=1, description="input samples per router decision")
     epochs: int = Field(20, ge=1, description="epochs of the slim-static model, trained at every width each step")
     router_epochs: int = Field(8, ge=1, description="epochs of a slim-dyn model, fine-tuned from slim-static")
     learning_rate: float = Field(
@@ -179,9 +179,12 @@ class SlimmingParams(Section):
         description="Adam learning rate at the start; cosine decay to 1/10 (6e-3 measured best of 1e-3..1e-2)",
     )
     utilization_weight: float = Field(
-        4.0, ge=0, description="weight of the router's utilization loss (expected UF - target)**2"
+        4.0, ge=0, description="weight of the router's utilization loss (expected MAC share - a static model's at the target UF)**2, in UF units"
     )
     gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-softmax temperature of the router")
+    rest_weight: float = Field(
+        0.5, ge=0, description="weight of the router's expected MAC share on segments without speech (labels' VAD)"
+    )
 
 
 VARIANT_KINDS = ("dense", "dyncp", "static", "slim-static", "slim-dyn")

@@ -4,8 +4,9 @@ Loss (SPEC.md): 0.7 * MSE of compressed magnitudes (exponent 0.3) + 0.3 * MSE of
 complex spectra, both after dividing the spectra by the clean active-speech level, so loud and
 quiet utterances weigh the same. DynCP models add L_DCP (weight `dcp_weight`) pulling each
 block's gate usage to the target. A slimmable DEMUCS is trained at every width each step (the
-mean of the widths' losses on the STFT of its output); a routed one adds the utilization loss
-pulling the router's expected average UF to the target.
+mean of the widths' losses on the STFT of its output); a routed one adds the utilization loss,
+pulling the router's expected MAC share to a static model's at the target UF, and the rest loss,
+its expected cost on segments whose clean speech is silent.
 
 A checkpoint is written atomically after every epoch; a killed run resumes from it and, because
 every epoch's data order and every random draw come from seeded generators whose state is saved,
@@ -31,7 +32,14 @@ from maskscope.errors import ParamsError
 from maskscope.framing import active_speech_power
 from maskscope.io import atomic_output_file, read_shards
 from maskscope.models.conv_fsenet import ConvFSENet, gate_usage, gate_usage_loss
-from maskscope.models.demucs import SlimDemucs, expected_uf, utilization_loss
+from maskscope.models.demucs import (
+    SlimDemucs,
+    expected_uf,
+    rest_usage_loss,
+    speech_segments,
+    utilization_loss,
+    width_costs,
+)
 from maskscope.seeding import item_seed
 
 log = logging.getLogger(__name__)
@@ -108,6 +116,8 @@ class TrainSettings:
     usage_weight: float  # weight of L_DCP (DynCP) or of the router's utilization loss
     target_usage: float | None  # Φ_trgt for DynCP, target average UF for a routed model, None otherwise
     seed: int
+    rest_weight: float = 0.0  # a routed model: weight of its expected cost on segments without speech
+    speech_threshold_db: float = -35.0  # a segment holds speech if within this of the input's loudest block
 
 
 @dataclass
@@ -157,7 +167,10 @@ def step_loss(
         return loss, None
     if isinstance(model, SlimDemucs):
         widths = model.config.widths
-        loss = loss + settings.usage_weight * utilization_loss(output.probs, widths, settings.target_usage)
+        loss = loss + settings.usage_weight * utilization_loss(output.probs, model.config, settings.target_usage)
+        if settings.rest_weight:
+            is_speech = speech_segments(clean, model.config, settings.speech_threshold_db)
+            loss = loss + settings.rest_weight * rest_usage_loss(output.probs, width_costs(model.config), is_speech)
         return loss, expected_uf(output.probs, widths).detach()[None]
     if output.gates is None:
         return loss, None

@@ -28,9 +28,17 @@ Where the paper is silent (all parameters of `SlimDemucsConfig`, written down in
   the one utterance-level step; a streaming system would use a running estimate (`normalize=False` to
   exclude it).
 - The router sees learned log-energies: a strided Conv1d filterbank (kernel = stride = `router_frame`),
-  squared and mean-pooled over each segment, log, then an MLP. By default it decides segment k from
-  segments before k (the first sees silence), so routing adds no latency; `router_lookahead=True` lets it
-  see segment k itself (one segment of extra latency, as in routing whole utterances).
+  squared and mean-pooled over each segment, log, beside each one's rise above its minimum over the
+  earlier segments (a causal noise-floor estimate: speech onsets are rises above the noise), then an MLP.
+  By default it decides segment k from segments before k (the first sees silence), so routing adds no
+  latency; `router_lookahead=True` lets it see segment k itself (one segment of extra latency, as in
+  routing whole utterances).
+- The router's budget is in MACs, not in UF: the utilization loss pulls the expected share of full-width
+  MACs (`width_costs`) to the share of a static model at the target UF. MACs grow about as UF**2, so
+  with an average-UF target a router meets the average with the narrowest and the full width and
+  spends twice the MACs (measured: 507 vs 194 MACs per sample at target 1/4, wip notes of issue 6).
+- `rest_usage_loss` adds the expected cost on segments whose clean speech is silent: without it the
+  router meets the budget with the same width everywhere and saves nothing.
 """
 
 from __future__ import annotations
@@ -368,11 +376,17 @@ class SegmentRouter(nn.Module):
         super().__init__()
         self.config = config
         self.filterbank = nn.Conv1d(1, config.router_features, config.router_frame, config.router_frame, bias=False)
-        self.hidden = nn.Linear(config.router_features, config.router_hidden)
+        self.hidden = nn.Linear(2 * config.router_features, config.router_hidden)
         self.output = nn.Linear(config.router_hidden, len(config.widths))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> logits (batch, ceil(samples / segment), len(widths))."""
+        return self.output(F.relu(self.hidden(self.features(audio))))
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, segments, 2 x router_features): per segment the log-energies and
+        their rise above the minimum over the earlier segments (0 for the first); row k describes
+        segment k with `router_lookahead`, else segment k - 1 (row 0: silence, no rise)."""
         c = self.config
         batch, length = audio.shape
         n_seg = math.ceil(length / c.segment)
@@ -383,11 +397,15 @@ class SegmentRouter(nn.Module):
         valid = (torch.arange(power.shape[-1], device=audio.device) * c.router_frame < length).to(power.dtype)
         power = (power * valid).reshape(batch, -1, n_seg, frames_per_seg).sum(-1)
         count = valid.reshape(n_seg, frames_per_seg).sum(-1)
-        features = torch.log(power / count + _LOG_ENERGY_FLOOR).transpose(1, 2)  # (batch, segments, features)
+        energy = torch.log(power / count + _LOG_ENERGY_FLOOR).transpose(1, 2)  # (batch, segments, features)
+        floor = torch.cat([energy[:, :1], torch.cummin(energy, dim=1).values[:, :-1]], dim=1)
+        features = torch.cat([energy, energy - floor], dim=-1)
         if not c.router_lookahead:
-            silence = torch.full_like(features[:, :1], math.log(_LOG_ENERGY_FLOOR))
+            silence = torch.cat(
+                [torch.full_like(energy[:, :1], math.log(_LOG_ENERGY_FLOOR)), torch.zeros_like(energy[:, :1])], dim=-1
+            )
             features = torch.cat([silence, features[:, :-1]], dim=1)
-        return self.output(F.relu(self.hidden(features)))
+        return features
 
 
 def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -521,19 +539,43 @@ class SlimDemucs(nn.Module):
         return masks
 
 
+def speech_segments(clean: torch.Tensor, config: SlimDemucsConfig, threshold_db: float) -> torch.Tensor:
+    """(batch, samples) clean speech -> (batch, segments) bool: does the segment hold a `router_frame`
+    block within `threshold_db` (< 0) of the input's loudest block? (An all-silent input has none.)"""
+    batch, length = clean.shape
+    n_seg = math.ceil(length / config.segment)
+    blocks = F.pad(clean, (0, n_seg * config.segment - length)).reshape(batch, n_seg, -1, config.router_frame)
+    power = blocks.pow(2).mean(-1)  # (batch, segments, blocks per segment)
+    loudest = power.flatten(1).amax(-1)[:, None, None]
+    active = (power > 0) & (power >= loudest * 10 ** (threshold_db / 10))
+    return active.any(-1)
+
+
+def rest_usage_loss(probs: torch.Tensor, costs: Sequence[float], is_speech: torch.Tensor) -> torch.Tensor:
+    """Mean expected cost (`width_costs`) over the segments without speech (0 if there are none): with
+    the utilization loss holding the budget, it moves width from noise onto speech."""
+    cost = torch.as_tensor(costs, dtype=probs.dtype, device=probs.device)
+    rest = (~is_speech).to(probs.dtype)
+    return ((probs * cost).sum(-1) * rest).sum() / rest.sum().clamp(min=1.0)
+
+
 def expected_uf(probs: torch.Tensor, widths: Sequence[float]) -> torch.Tensor:
     """Expected average UF: sum over widths of probs * width, averaged over segments and batch."""
     w = torch.as_tensor(widths, dtype=probs.dtype, device=probs.device)
     return (probs * w).sum(-1).mean()
 
 
-def utilization_loss(probs: torch.Tensor, widths: Sequence[float], target: float) -> torch.Tensor:
-    """(expected_uf(probs, widths) - target)**2: pulls the router's expected average UF to `target`.
+def utilization_loss(probs: torch.Tensor, config: SlimDemucsConfig, target: float) -> torch.Tensor:
+    """Pulls the router's expected MAC share to that of a static model at UF `target`.
 
-    `probs` is (batch, segments, len(widths)), the router softmax; the squared error is taken after
-    averaging, so individual segments stay free to use more or less than the target.
+    `probs` is (batch, segments, len(widths)), the router softmax. The error of the expected cost share,
+    averaged before squaring so that segments stay free to spend more or less, is rescaled by
+    target / cost_share(target): the loss then has the size of the paper's (E[UF] - target)**2 near the
+    target, and `utilization_weight` keeps its meaning.
     """
-    return (expected_uf(probs, widths) - target).pow(2)
+    target_cost = cost_share(config, target)
+    expected = (probs * probs.new_tensor(width_costs(config))).sum(-1).mean()
+    return ((expected - target_cost) * target / target_cost).pow(2)
 
 
 def _gru_macs(config: SlimDemucsConfig, c: int) -> int:
@@ -568,9 +610,19 @@ def macs_per_sample(config: SlimDemucsConfig, uf: float = 1.0) -> float:
     return total
 
 
+def cost_share(config: SlimDemucsConfig, uf: float) -> float:
+    """Backbone MACs per sample at `uf` as a share of full width's."""
+    return macs_per_sample(config, uf) / macs_per_sample(config, 1.0)
+
+
+def width_costs(config: SlimDemucsConfig) -> tuple[float, ...]:
+    """`cost_share` of each of the config's widths: the router's unit of cost."""
+    return tuple(cost_share(config, uf) for uf in config.widths)
+
+
 def router_macs_per_sample(config: SlimDemucsConfig) -> float:
     """MACs per input sample of the router: the filterbank (features per sample) plus its MLP once per segment."""
-    mlp = config.router_features * config.router_hidden + config.router_hidden * len(config.widths)
+    mlp = 2 * config.router_features * config.router_hidden + config.router_hidden * len(config.widths)
     return config.router_features + mlp / config.segment
 
 

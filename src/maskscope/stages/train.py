@@ -163,15 +163,23 @@ def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEM
             if unexpected or any(not key.startswith("router.") for key in missing):
                 raise mismatch
             started_from = "slim-static"
-        settings = TrainSettings(
-            epochs=slimming.router_epochs if variant.kind == "slim-dyn" else slimming.epochs,
-            batch_size=train_params.batch_size,
-            segment_seconds=train_params.segment_seconds,
-            learning_rate=slimming.learning_rate,
-            usage_weight=slimming.utilization_weight if variant.kind == "slim-dyn" else 0.0,
-            target_usage=variant.target_usage if variant.kind == "slim-dyn" else None,
-            seed=params.seed,
-        )
+        common = {
+            "batch_size": train_params.batch_size,
+            "segment_seconds": train_params.segment_seconds,
+            "learning_rate": slimming.learning_rate,
+            "seed": params.seed,
+        }
+        if variant.kind == "slim-dyn":
+            settings = TrainSettings(
+                epochs=slimming.router_epochs,
+                usage_weight=slimming.utilization_weight,
+                target_usage=variant.target_usage,
+                rest_weight=slimming.rest_weight,
+                speech_threshold_db=params.labels.vad_threshold_db,
+                **common,
+            )
+        else:
+            settings = TrainSettings(epochs=slimming.epochs, usage_weight=0.0, target_usage=None, **common)
         return model, settings, started_from
     config = model_config(params.model, train_params, variant)
     torch.manual_seed(params.seed)
