@@ -26,8 +26,8 @@ from maskscope.models.demucs import (
     slim_channels,
     speech_segments,
     utilization_loss,
-    width_costs,
     width_channel_masks,
+    width_costs,
 )
 
 # channels (4, 8), bottleneck hop 16 samples, 8 bottleneck frames per router segment

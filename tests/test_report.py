@@ -39,6 +39,7 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
     for target, average, pesq in (("10", 0.18, 1.55), ("25", 0.3, 1.62), ("50", 0.55, 1.66)):
         evaluation[f"slim-dyn-{target}"] = {"pesq": pesq, "stoi": 0.85, "si_sdr": 8.5, "average_uf": average}
         evaluation[f"slim-dyn-{target}"]["macs_per_sample"] = 3392 * average**2 + 16
+        evaluation[f"slim-dyn-{target}"]["router_macs_per_sample"] = 16.0
     entry = {
         "vad_accuracy": 0.9,
         "noise_accuracy": 0.8,
@@ -150,9 +151,16 @@ def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
     # routed 1.62 at 3392 * 0.3² + 16 = 321 MACs vs static 1.6 at 3392 / 16 = 212: better PESQ, more MACs
     assert head_to_head["difference"].startswith("Not matched: more MACs") and "UF²" in head_to_head["difference"]
     assert head_to_head["ours"] == "1.620 vs 1.600; 321 vs 212 (+52 % MACs)"
+    evaluation["slim-dyn-25"]["macs_per_sample"] = 220.0  # backbone 204 < 212, plus the router's 16
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert (
+        "the router's own 16.0 MACs"
+        in rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
+    )
     evaluation["slim-dyn-25"]["macs_per_sample"] = 200.0
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
-    assert rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"].startswith("Matched")
+    matched = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
+    assert matched.startswith("Matched") and "router_epochs" in matched
     evaluation["slim-dyn-25"]["pesq"] = 1.55  # cheaper than the static width, and worse
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     cheaper_and_worse = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]

@@ -179,7 +179,9 @@ class SlimmingParams(Section):
         description="Adam learning rate at the start; cosine decay to 1/10 (6e-3 measured best of 1e-3..1e-2)",
     )
     utilization_weight: float = Field(
-        4.0, ge=0, description="weight of the router's utilization loss (expected MAC share - a static model's at the target UF)**2, in UF units"
+        4.0,
+        ge=0,
+        description="weight of the router's utilization loss (expected MAC share - static's at the target UF)**2",
     )
     gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-softmax temperature of the router")
     rest_weight: float = Field(
