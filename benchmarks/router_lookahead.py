@@ -32,8 +32,8 @@ from maskscope.config import VariantParams, load_params
 from maskscope.evaluation import enhance, mean_scores, score
 from maskscope.models.demucs import SlimDemucs
 from maskscope.stages.evaluate import routed_system, uf_label
-from maskscope.stages.train import MODEL_FILE, load_model, slim_config
-from maskscope.training import TrainSettings, load_split, train
+from maskscope.stages.train import MODEL_FILE, load_model, slim_config, slim_settings
+from maskscope.training import load_split, train
 
 
 def main() -> None:
@@ -60,15 +60,7 @@ def main() -> None:
         model.load_state_dict(base.state_dict(), strict=False)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith("router.") or not args.freeze_backbone)
-        settings = TrainSettings(
-            epochs=slimming.router_epochs,
-            batch_size=params.train.batch_size,
-            segment_seconds=params.train.segment_seconds,
-            learning_rate=slimming.learning_rate,
-            usage_weight=slimming.utilization_weight,
-            target_usage=args.target,
-            seed=params.seed,
-        )
+        settings = slim_settings(params, variant)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
             state = train(model, train_set, valid_set, settings, Path(scratch) / "checkpoint.pt")

@@ -71,7 +71,7 @@ def segment_of_frames(frames: int, samples: int, segment: int) -> np.ndarray:
     return np.minimum(np.arange(frames) * framing.HOP // segment, -(-samples // segment) - 1)
 
 
-def speech_segments(clean: np.ndarray, segment: int, vad_db: float) -> np.ndarray:
+def oracle_speech_segments(clean: np.ndarray, segment: int, vad_db: float) -> np.ndarray:
     """Per segment: does it hold an STFT frame (by its centre sample) the labels' energy VAD calls active?"""
     active = framing.active_frames(clean, vad_db)
     is_speech = np.zeros(-(-clean.size // segment), dtype=bool)
@@ -108,7 +108,8 @@ def imitating_router(config: SlimDemucsConfig, train_set: list[Utterance], vad_d
         for batch_start in range(0, len(train_set), 16):
             optimizer.zero_grad()
             for utterance in train_set[batch_start : batch_start + 16]:
-                target = torch.from_numpy(speech_segments(utterance.clean, config.segment, vad_db).astype(np.int64))
+                is_speech = oracle_speech_segments(utterance.clean, config.segment, vad_db)
+                target = torch.from_numpy(is_speech.astype(np.int64))
                 logits = router(normalized(utterance.noisy, config))[0]
                 (nn.functional.cross_entropy(logits, target) / 16).backward()
             optimizer.step()
@@ -144,7 +145,7 @@ def log_mel_detector(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A logistic speech/rest classifier on `segment_log_mel`, fitted on the train split to the oracle."""
     features = np.concatenate([segment_log_mel(u.noisy, segment, bank, lookahead) for u in train_set])
-    targets = np.concatenate([speech_segments(u.clean, segment, vad_db) for u in train_set])
+    targets = np.concatenate([oracle_speech_segments(u.clean, segment, vad_db) for u in train_set])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features, targets)
     return lambda noisy: classifier.predict(segment_log_mel(noisy, segment, bank, lookahead)).astype(bool)
 
@@ -182,7 +183,7 @@ def main() -> None:
     fixed = model.router = FixedRouter(len(config.widths))
     train_set = load_split(Path("data/mix"), "train")
     hangover = args.hangover // config.segment
-    speech = [speech_segments(u.clean, config.segment, args.vad_db) for u in test_set]
+    speech = [oracle_speech_segments(u.clean, config.segment, args.vad_db) for u in test_set]
     rng = np.random.default_rng(params.seed)
 
     def run(name: str, routes: list[np.ndarray], speech_uf: float, other_uf: float, **extra: object) -> None:

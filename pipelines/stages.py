@@ -273,7 +273,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
                 "train_router",
                 "slim-static",
                 routed,
-                "train one routed DEMUCS (per-segment UF by Gumbel-softmax) at a target average UF, resumably",
+                "train one routed DEMUCS (per-segment UF by Gumbel-softmax) within a static UF's MACs, resumably",
                 ROUTER_PARAMS,
             )
         )

@@ -239,6 +239,7 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     routers = {f"train_router@{variant}" for variant in ROUTED_VARIANTS}
     set_param(repo, "labels", "vad_threshold_db", -30.0)  # the routers' rest loss reads it too
     assert dvc_changed_stages(repo) == {"labels", *routers}
+    assert snakemake_planned_rules(repo) == with_consumers(repo, "labels", "train_router")
     set_param(repo, "labels", "vad_threshold_db", -35.0)
 
     set_param(repo, "labels", "f0_floor_hz", 70.0)

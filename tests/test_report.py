@@ -149,7 +149,7 @@ def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     head_to_head = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]
     # routed 1.62 at 3392 * 0.3² + 16 = 321 MACs vs static 1.6 at 3392 / 16 = 212: better PESQ, more MACs
-    assert head_to_head["difference"].startswith("Not matched: more MACs") and "UF²" in head_to_head["difference"]
+    assert head_to_head["difference"].startswith("Not matched: more MACs than the static model even without")
     assert head_to_head["ours"] == "1.620 vs 1.600; 321 vs 212 (+52 % MACs)"
     evaluation["slim-dyn-25"]["macs_per_sample"] = 220.0  # backbone 204 < 212, plus the router's 16
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}

@@ -185,7 +185,7 @@ class SlimmingParams(Section):
     )
     gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-softmax temperature of the router")
     rest_weight: float = Field(
-        0.5, ge=0, description="weight of the router's expected MAC share on segments without speech (labels' VAD)"
+        0.5, ge=0, description="weight of the router's expected MAC share on segments of silent clean speech"
     )
 
 
@@ -202,7 +202,7 @@ class VariantParams(Section):
         None,
         gt=0,
         le=1,
-        description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H; slim-dyn: target average UF",
+        description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H; slim-dyn: the UF of its MAC budget",
     )
 
 

@@ -362,9 +362,8 @@ def _routed_versus_static(routed: dict[str, Any], static: dict[str, Any]) -> str
             " routing saved less than the router costs."
         )
     return (
-        "Not matched: more MACs than the static model even without the router. Our widths slice every"
-        " layer's input and output channels, so a layer's cost falls with UF², where the paper's MACs fall"
-        " about linearly in UF: widths mixed around a mean UF cost more than that UF alone."
+        "Not matched: more MACs than the static model even without the router: the router spent above its"
+        " budget (the utilization loss did not hold it; `slimming.utilization_weight`)."
     )
 
 

@@ -114,7 +114,7 @@ class TrainSettings:
     segment_seconds: float
     learning_rate: float
     usage_weight: float  # weight of L_DCP (DynCP) or of the router's utilization loss
-    target_usage: float | None  # Φ_trgt for DynCP, target average UF for a routed model, None otherwise
+    target_usage: float | None  # Φ_trgt for DynCP, the UF of a routed model's MAC budget, None otherwise
     seed: int
     rest_weight: float = 0.0  # a routed model: weight of its expected cost on segments without speech
     speech_threshold_db: float = -35.0  # a segment holds speech if within this of the input's loudest block

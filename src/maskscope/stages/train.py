@@ -83,6 +83,27 @@ def slim_config(slimming: Any, variant: Any) -> SlimDemucsConfig:
     )
 
 
+def slim_settings(params: Any, variant: Any) -> TrainSettings:
+    """How a slim-static variant trains from scratch, or a slim-dyn one fine-tunes its router and backbone."""
+    slimming = params.slimming
+    common = {
+        "batch_size": params.train.batch_size,
+        "segment_seconds": params.train.segment_seconds,
+        "learning_rate": slimming.learning_rate,
+        "seed": params.seed,
+    }
+    if variant.kind != "slim-dyn":
+        return TrainSettings(epochs=slimming.epochs, usage_weight=0.0, target_usage=None, **common)
+    return TrainSettings(
+        epochs=slimming.router_epochs,
+        usage_weight=slimming.utilization_weight,
+        target_usage=variant.target_usage,
+        rest_weight=slimming.rest_weight,
+        speech_threshold_db=params.labels.vad_threshold_db,
+        **common,
+    )
+
+
 FAMILIES = {"conv_fsenet": (ConvFSENet, ConvFSENetConfig), "slim_demucs": (SlimDemucs, SlimDemucsConfig)}
 
 
@@ -163,24 +184,7 @@ def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEM
             if unexpected or any(not key.startswith("router.") for key in missing):
                 raise mismatch
             started_from = "slim-static"
-        common = {
-            "batch_size": train_params.batch_size,
-            "segment_seconds": train_params.segment_seconds,
-            "learning_rate": slimming.learning_rate,
-            "seed": params.seed,
-        }
-        if variant.kind == "slim-dyn":
-            settings = TrainSettings(
-                epochs=slimming.router_epochs,
-                usage_weight=slimming.utilization_weight,
-                target_usage=variant.target_usage,
-                rest_weight=slimming.rest_weight,
-                speech_threshold_db=params.labels.vad_threshold_db,
-                **common,
-            )
-        else:
-            settings = TrainSettings(epochs=slimming.epochs, usage_weight=0.0, target_usage=None, **common)
-        return model, settings, started_from
+        return model, slim_settings(params, variant), started_from
     config = model_config(params.model, train_params, variant)
     torch.manual_seed(params.seed)
     model = ConvFSENet(config)
