@@ -42,7 +42,7 @@ from torch import nn
 from maskscope import framing
 from maskscope.baselines import log_mel, mel_filterbank
 from maskscope.config import VariantParams, load_params
-from maskscope.evaluation import enhance, mean_scores, score
+from maskscope.evaluation import enhance, mean_scores, score, segment_of_frames
 from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig
 from maskscope.stages.evaluate import routed_system
 from maskscope.stages.train import MODEL_FILE, load_model, slim_config
@@ -65,17 +65,11 @@ class FixedRouter(nn.Module):
         return 10.0 * nn.functional.one_hot(self.choices, self.widths)[None].to(audio.dtype)
 
 
-def segment_of_frames(frames: int, samples: int, segment: int) -> np.ndarray:
-    """The segment each STFT frame's centre sample t * HOP falls in (frames past the end: the last),
-    as `evaluation.router_masks` maps them."""
-    return np.minimum(np.arange(frames) * framing.HOP // segment, -(-samples // segment) - 1)
-
-
 def oracle_speech_segments(clean: np.ndarray, segment: int, vad_db: float) -> np.ndarray:
     """Per segment: does it hold an STFT frame (by its centre sample) the labels' energy VAD calls active?"""
     active = framing.active_frames(clean, vad_db)
     is_speech = np.zeros(-(-clean.size // segment), dtype=bool)
-    is_speech[segment_of_frames(active.size, clean.size, segment)[active]] = True
+    is_speech[segment_of_frames(active.size, segment, is_speech.size)[active]] = True
     return is_speech
 
 
@@ -128,7 +122,7 @@ def segment_log_mel(noisy: np.ndarray, segment: int, bank: np.ndarray, lookahead
     there is none yet); causal (segment k gets segment k-1's, the first zeros) unless `lookahead`."""
     frames = log_mel(noisy, bank)
     segments = -(-noisy.size // segment)
-    owner = segment_of_frames(len(frames), noisy.size, segment)
+    owner = segment_of_frames(len(frames), segment, segments)
     mean = np.zeros((segments, frames.shape[1]))
     spread = np.zeros_like(mean)
     for k in range(segments):

@@ -25,13 +25,18 @@ class Enhanced:
     choices: np.ndarray | None = None  # a routed DEMUCS: index into its widths, per segment
 
 
+def segment_of_frames(frames: int, segment: int, segments: int) -> np.ndarray:
+    """The router segment of each STFT frame: the one holding its centre sample t * HOP (past the
+    last segment: the last)."""
+    return np.minimum(np.arange(frames) * framing.HOP // segment, segments - 1)
+
+
 def router_masks(config: SlimDemucsConfig, choices: np.ndarray, frames: int) -> np.ndarray:
     """Per STFT frame, the active channels of each encoder layer under the router's choices:
-    (depth, widest layer's channels, frames), as `width_channel_masks` lays them out. Frame t takes
-    the width of the segment that holds its centre sample t * HOP."""
+    (depth, widest layer's channels, frames), as `width_channel_masks` lays them out; a frame takes
+    the width of its `segment_of_frames`."""
     per_width = width_channel_masks(config).numpy().astype(np.uint8)
-    segment_of_frame = np.minimum(np.arange(frames) * framing.HOP // config.segment, choices.size - 1)
-    return per_width[choices[segment_of_frame]].transpose(1, 2, 0)
+    return per_width[choices[segment_of_frames(frames, config.segment, choices.size)]].transpose(1, 2, 0)
 
 
 def enhance(model: ConvFSENet | SlimDemucs, noisy: np.ndarray, uf: float | None = None) -> Enhanced:
