@@ -43,7 +43,7 @@ from maskscope import framing
 from maskscope.baselines import log_mel, mel_filterbank
 from maskscope.config import VariantParams, load_params
 from maskscope.evaluation import enhance, mean_scores, score, segment_of_frames
-from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig
+from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig, input_scale
 from maskscope.stages.evaluate import routed_system
 from maskscope.stages.train import MODEL_FILE, load_model, slim_config
 from maskscope.training import Utterance, load_split, se_loss
@@ -89,7 +89,7 @@ def with_hangover(is_speech: np.ndarray, segments: int) -> np.ndarray:
 def normalized(noisy: np.ndarray, config: SlimDemucsConfig) -> torch.Tensor:
     """(1, samples) input as the model's router sees it: divided by the utterance's standard deviation."""
     audio = torch.from_numpy(noisy)[None]
-    return audio / (audio.std(dim=-1, correction=0, keepdim=True) + config.normalize_floor)
+    return audio / input_scale(audio, config)
 
 
 def imitating_router(config: SlimDemucsConfig, train_set: list[Utterance], vad_db: float, seed: int) -> SegmentRouter:

@@ -412,6 +412,11 @@ class SegmentRouter(nn.Module):
         return features
 
 
+def input_scale(noisy: torch.Tensor, config: SlimDemucsConfig) -> torch.Tensor:
+    """(batch, samples) -> (batch, 1): what a `normalize` model divides its input by (std plus floor)."""
+    return noisy.std(dim=-1, correction=0, keepdim=True) + config.normalize_floor
+
+
 def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     """Linear interpolation by `factor`; the last sample is held, so no input past the end is needed."""
     if factor == 1:
@@ -487,7 +492,7 @@ class SlimDemucs(nn.Module):
         length = noisy.shape[-1]
         x, scale = noisy, None
         if c.normalize:
-            scale = noisy.std(dim=-1, correction=0, keepdim=True) + c.normalize_floor
+            scale = input_scale(noisy, c)
             x = x / scale
         choices = probs = masks = None
         if uf is None and self.router is not None:
