@@ -23,13 +23,16 @@ from maskscope.training import (
 TINY = ConvFSENetConfig(bottleneck=8, hidden=16, stacks=1, blocks_per_stack=2, gate_rank=4, gated=True)
 
 
-def tiny_set(count: int, seed: int) -> list[Utterance]:
+def tiny_set(count: int, seed: int, pad_seconds: float = 0.0) -> list[Utterance]:
+    """Speech-like utterances, noisy throughout, with `pad_seconds` of digital silence on each side."""
     rng = np.random.default_rng(seed)
+    silence = np.zeros(int(pad_seconds * framing.SAMPLE_RATE), dtype=np.float32)
     utterances = []
     for index in range(count):
-        clean = harmonic_speechlike(0.6, f0=100 + 10 * index, seed=seed + index)
+        speech = harmonic_speechlike(0.6, f0=100 + 10 * index, seed=seed + index)
+        clean = np.concatenate([silence, speech, silence])
         noisy = (clean + 0.05 * rng.standard_normal(clean.size)).astype(np.float32)
-        utterances.append(Utterance(f"u{index}", clean, noisy, float(np.sqrt(np.mean(clean**2)))))
+        utterances.append(Utterance(f"u{index}", clean, noisy, float(np.sqrt(np.mean(speech**2)))))
     return utterances
 
 
@@ -154,21 +157,8 @@ def test_routed_training_pulls_the_average_width_towards_the_target(tmp_path):
     assert last < first and last < 0.3, (first, last)
 
 
-def padded_set(count: int, seed: int) -> list[Utterance]:
-    """Speech-like utterances with 0.5 s of digital silence on each side, noisy throughout."""
-    rng = np.random.default_rng(seed)
-    silence = np.zeros(framing.SAMPLE_RATE // 2, dtype=np.float32)
-    utterances = []
-    for index in range(count):
-        speech = harmonic_speechlike(0.6, f0=100 + 10 * index, seed=seed + index)
-        clean = np.concatenate([silence, speech, silence]).astype(np.float32)
-        noisy = (clean + 0.05 * rng.standard_normal(clean.size)).astype(np.float32)
-        utterances.append(Utterance(f"p{index}", clean, noisy, float(np.sqrt(np.mean(speech**2)))))
-    return utterances
-
-
 def test_the_rest_weight_moves_the_width_budget_onto_speech(tmp_path):
-    train_set, valid_set = padded_set(8, 0), padded_set(2, 100)
+    train_set, valid_set = tiny_set(8, 0, pad_seconds=0.5), tiny_set(2, 100, pad_seconds=0.5)
     gaps = {}
     for rest_weight in (0.0, 8.0):
         model = slim_model(dynamic=True)
