@@ -319,6 +319,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         deps={
             "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
             "labels": "data/labels",
+            "mix": "data/mix",  # each mixture's SNR, for the scores by SNR
             "baselines": "data/baselines",
             **{f"masks-{variant}-{split}": f"data/masks/{variant}/{split}" for variant in gated for split in SPLITS},
         },

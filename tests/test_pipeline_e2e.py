@@ -349,6 +349,11 @@ def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
             assert np.isfinite(entry[key]), key
         assert 0.0 <= entry["vad_accuracy"] <= 1.0 and entry["k_bits"] == 24
         assert set(entry["ops_per_frame"]) == {"vad", "noise", "f0", "snr"}
+        # scores per mixture SNR: the smoke mixtures' SNRs, and the pooled 0 dB-and-above range among them
+        snrs = sorted(float(snr) for snr in entry["by_snr_db"])
+        assert set(snrs) <= set(preset_params(smoke_repo / "pipelines/presets", "smoke").mix.snrs_db) and len(snrs) >= 2
+        assert set(entry["from_0db"]) == {"vad_accuracy", "noise_accuracy", "f0_r2", "snr_r2"}
+        assert entry["cpu_budget"]["baseline"] in baselines["methods"]
     analysis = json.loads((smoke_repo / "data/probes/analysis.json").read_text())
     assert analysis["frames"] == baselines["frames"]
     assert {"webrtcvad", "energy", "harvest", "dio", "logmel_logreg"} <= set(baselines["methods"])

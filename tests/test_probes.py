@@ -17,11 +17,14 @@ from maskscope.probes import (
     context_curve,
     context_windows,
     export_probe,
+    export_probes,
     fit_probe,
     frame_families,
     held_out_outputs,
     l1_ranking,
+    mixture_snrs,
     score_curve,
+    scores_by_snr,
     speaker_folds,
     task_rows,
     task_target,
@@ -240,3 +243,37 @@ def test_a_fold_without_a_class_still_gives_a_column_per_class():
     assert np.all(raw[~blind, 2] > ABSENT_CLASS_LOGIT)
     assert set(np.unique(raw.argmax(axis=1)[blind])) <= {0, 1}
     assert np.mean(raw.argmax(axis=1)[~blind] == noise[~blind]) > 0.8
+
+
+def test_probes_of_several_k_share_one_l1_path_and_predict_like_one_exported_alone():
+    bits, labels = synthetic(5)
+    noise, classes = task_target(labels, task("noise"))
+    by_k = export_probes(bits, noise, task("noise"), [2, 6], classes)
+    assert np.array_equal(by_k[2].bits, by_k[6].bits[:2])
+    alone = export_probe(bits, noise, task("noise"), 6, classes)
+    assert np.array_equal(alone.bits, by_k[6].bits)
+    assert np.array_equal(alone.predict(bits), by_k[6].predict(bits))
+    # the weight table reads bool masks and 0/1 integers alike
+    np.testing.assert_allclose(by_k[6].raw(bits), by_k[6].raw(bits.astype(np.uint8)))
+
+
+def test_scores_by_snr_split_the_frames_by_their_mixture_and_pool_the_papers_range():
+    target = np.array([1, 1, 0, 0, 1, 0, 1, 1])
+    predicted = np.array([1, 0, 0, 1, 1, 0, 1, 0])
+    snrs = np.array([-5.0, -5.0, -5.0, -5.0, 0.0, 0.0, 2.5, 2.5])
+    by_snr, from_0db = scores_by_snr("binary", target, predicted, snrs)
+    assert by_snr == {"-5": 0.5, "0": 1.0, "2.5": 0.5}
+    assert from_0db == pytest.approx(3 / 4)
+    _, none_in_range = scores_by_snr("binary", target[:4], predicted[:4], snrs[:4])
+    assert np.isnan(none_in_range)
+
+
+def test_each_label_row_gets_its_mixtures_snr_and_a_missing_mixture_is_named(tmp_path):
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    pq.write_table(pa.table({"utt_id": ["a", "b"], "snr_db": [-5.0, 10.0]}), mix / "valid-00000.parquet")
+    pq.write_table(pa.table({"utt_id": ["c"], "snr_db": [0.0]}), mix / "test-00000.parquet")
+    labels = pd.DataFrame({"utt_id": ["a", "a", "b", "c"]})
+    assert mixture_snrs(labels, mix, ["valid", "test"]).tolist() == [-5.0, -5.0, 10.0, 0.0]
+    with pytest.raises(MissingInputError, match=r"mix: no mixture for label utterances such as \['c'\]"):
+        mixture_snrs(labels, mix, ["valid"])

@@ -49,10 +49,31 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
         "k_bits": 8,
         "cpu_us_per_frame": dict.fromkeys(TASKS, 0.01),
         "in_context": {"frames": 4, "seconds": 0.064, "noise_accuracy": 0.86},
+        "by_snr_db": {
+            snr: {"vad_accuracy": 0.8 + float(snr) / 100, "noise_accuracy": 0.7, "f0_r2": 0.1, "snr_r2": 0.5}
+            for snr in ("-5", "0", "5")
+        },
+        "from_0db": {"vad_accuracy": 0.935, "noise_accuracy": 0.81, "f0_r2": 0.12, "snr_r2": 0.55},
+        "cpu_budget": {
+            "baseline": "webrtcvad",
+            "cpu_us_per_frame": 0.03,
+            "vad": {"k_bits": 2, "vad_accuracy": 0.87, "cpu_us_per_frame": 0.004},
+        },
     }
     methods = {
-        "webrtcvad": {"task": "vad", "accuracy": 0.8, "cpu_us_per_frame": 3.0},
-        "harvest": {"task": "f0", "r2": 0.6, "mae": 20.0, "cpu_us_per_frame": 5000.0},
+        "webrtcvad": {
+            "task": "vad",
+            "accuracy": 0.8,
+            "cpu_us_per_frame": 3.0,
+            "by_snr_db": {"-5": 0.7, "0": 0.8, "5": 0.9},
+        },
+        "harvest": {
+            "task": "f0",
+            "r2": 0.6,
+            "mae": 20.0,
+            "cpu_us_per_frame": 5000.0,
+            "by_snr_db": {"-5": -3.0, "0": 0.2, "5": 0.5},
+        },
         "logmel_logreg": {
             "task": "noise",
             "accuracy": 0.7,
@@ -107,8 +128,8 @@ def test_every_figure_renders_in_headless_chromium(tmp_path):
     page = build(tmp_path)
     dom = rendered_dom(page)
     images = re.findall(r"<img[^>]*>", dom)
-    assert len(images) == 7
-    assert 'id="score_context"' in dom
+    assert len(images) == 8
+    assert 'id="score_context"' in dom and 'id="score_snr"' in dom
     assert all('data-rendered="true"' in image for image in images), images
 
 
@@ -174,3 +195,19 @@ def test_without_slimming_models_there_are_no_slimming_rows():
     fsenet_only = {name: entry for name, entry in evaluation.items() if not name.startswith("slim")}
     quantities = [row["quantity"] for row in paper_comparison(fsenet_only, probes, "synthetic", "synthetic")]
     assert quantities and not any("DEMUCS" in quantity for quantity in quantities)
+
+
+def test_the_paper_rows_give_the_score_in_the_papers_snr_range_and_the_cost_against_the_budget():
+    evaluation, probes, _, _ = results()
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert "at 0 dB SNR and above" in rows["VAD accuracy from masks"]["difference"]
+    assert "93.5 %" in rows["VAD accuracy from masks"]["difference"]
+    cost = rows["Probe cost (VAD, per frame)"]
+    assert cost["ours"] == "0.01 µs (K = 8)"
+    assert "300.0× less CPU" in cost["difference"] and "K = 2 bits" in cost["difference"]
+    probes["dyncp-25"] = {**probes["dyncp-25"], "cpu_budget": {"baseline": "webrtcvad", "cpu_us_per_frame": 0.03}}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert "No K on the score-versus-K curve" in rows["Probe cost (VAD, per frame)"]["difference"]
+    del probes["dyncp-25"]["cpu_budget"], probes["dyncp-25"]["from_0db"]  # metrics from before these keys
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert "Probe cost (VAD, per frame)" not in rows and "0 dB" not in rows["VAD accuracy from masks"]["difference"]

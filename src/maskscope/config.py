@@ -243,7 +243,7 @@ class ProbeParams(Section):
     )
     k_bits: int = Field(200, ge=1, description="mask bits each exported probe keeps (first K on the L1 path)")
     k_curve: list[int] = Field(
-        [10, 25, 50, 100, 200], min_length=1, description="K values of the score-versus-K curves"
+        [1, 2, 5, 10, 25, 50, 100, 200], min_length=1, description="K values of the score-versus-K curves"
     )
     folds: int = Field(4, ge=2, description="speaker-disjoint cross-validation folds")
     context_frames: int = Field(

@@ -28,11 +28,15 @@ from maskscope.framing import FRAMES_PER_SECOND
 from maskscope.io import atomic_output_dir, read_shards
 from maskscope.probes import (
     TASKS,
+    Task,
     context_curve,
+    decide,
     frame_families,
+    mixture_snrs,
     probe_labels,
     raw_outputs,
     scores,
+    scores_by_snr,
     speaker_folds,
     task_rows,
     task_target,
@@ -73,7 +77,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tasks = {task.name: task for task in TASKS}
     vad, _ = task_target(labels, tasks["vad"])
     results: dict[str, Any] = {}
-    results["webrtcvad"] = {"task": "vad", **scores("binary", vad, features["webrtcvad"].astype(np.int64))}
+    snrs = mixture_snrs(labels, deps["mix"], list(settings.splits))
+    predictions: dict[str, np.ndarray] = {"webrtcvad": features["webrtcvad"].astype(np.int64)}
 
     energy_predicted = np.zeros(len(vad), dtype=np.int64)
     fit_seconds = 0.0
@@ -81,12 +86,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
         threshold = timed(lambda fit=fit: best_threshold(features["energy"][fit], vad[fit] == 1))
         fit_seconds += threshold.cpu_seconds
         energy_predicted[held_out] = features["energy"][held_out] >= threshold.value
-    results["energy"] = {"task": "vad", **scores("binary", vad, energy_predicted)}
+    predictions["energy"] = energy_predicted
+    for name in ("webrtcvad", "energy"):
+        results[name] = scored(tasks["vad"], vad, predictions[name], snrs)
 
     voiced = task_rows(labels, tasks["f0"])
     f0, _ = task_target(labels[voiced], tasks["f0"])
     for name in ("harvest", "dio"):
-        results[name] = {"task": "f0", **scores("regression", f0, features[name][voiced])}
+        results[name] = scored(tasks["f0"], f0, features[name][voiced], snrs[voiced])
 
     noise, _ = task_target(labels, tasks["noise"])
     noise_logits = np.zeros((len(noise), int(noise.max()) + 1))
@@ -104,8 +111,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # the probes' in-context protocol (see maskscope.probes), so the two stay comparable
     by_context = context_curve(noise_logits, noise, "multiclass", utterances, settings.context_frames)
     results["logmel_logreg"] = {
-        "task": "noise",
-        **by_context[1],
+        **scored(tasks["noise"], noise, decide("multiclass", noise_logits), snrs),
         "accuracy_by_context": {str(frames): round(score["accuracy"], 4) for frames, score in by_context.items()},
     }
 
@@ -127,3 +133,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     with atomic_output_dir(ctx.outs["baselines"]) as tmp:
         (tmp / "baselines.json").write_text(json.dumps({**summary, "methods": results}, indent=2) + "\n")
     return {**summary, **results}
+
+
+def scored(task: Task, target: np.ndarray, predicted: np.ndarray, snrs: np.ndarray) -> dict[str, Any]:
+    """A baseline's scores as the probes report theirs: over all frames, by mixture SNR, and on the
+    mixtures in the papers' SNR range (`from_0db`)."""
+    kind = task.kind
+    by_snr, in_paper_range = scores_by_snr(kind, target, predicted, snrs)
+    return {
+        "task": task.name,
+        **scores(kind, target, predicted),
+        "by_snr_db": {snr: round(score, 4) for snr, score in by_snr.items()},
+        "from_0db": round(in_paper_range, 4),
+    }

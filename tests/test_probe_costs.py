@@ -1,0 +1,40 @@
+"""The probes stage's cost budget: 1/100 of the cheapest baseline, and the best K that fits in it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maskscope.probes import TASKS, ExportedProbe
+from maskscope.stages.probes import best_within_budget, cost_budget, measured_us_per_frame
+
+VAD = next(task for task in TASKS if task.name == "vad")
+
+
+def test_the_budget_is_a_hundredth_of_the_cheapest_baseline():
+    methods = {
+        "webrtcvad": {"cpu_us_per_frame": 6.4},
+        "energy": {"cpu_us_per_frame": 3.3},
+        "dio": {"cpu_us_per_frame": 64.0},
+    }
+    assert cost_budget(methods) == {"baseline": "energy", "cpu_us_per_frame": 0.033}
+
+
+def test_the_best_scoring_affordable_k_is_chosen_and_none_when_nothing_fits():
+    curve = {1: {"accuracy": 0.85}, 4: {"accuracy": 0.88}, 10: {"accuracy": 0.88}, 200: {"accuracy": 0.91}}
+    costs = {1: 0.005, 4: 0.01, 10: 0.02, 200: 2.5}
+    # K = 200 scores best but costs too much; of the equal-scoring 4 and 10 the smaller wins
+    assert best_within_budget(curve, costs, 0.033, VAD) == {"k_bits": 4, "vad_accuracy": 0.88, "cpu_us_per_frame": 0.01}
+    assert best_within_budget(curve, costs, 0.001, VAD) is None
+
+
+def test_a_weight_table_is_timed_per_frame_and_wider_tables_cost_more():
+    rng = np.random.default_rng(0)
+    bits = rng.random((10000, 2304)) < 0.3
+
+    def table(k: int) -> ExportedProbe:
+        return ExportedProbe(
+            "vad", "binary", rng.choice(2304, k, replace=False), rng.standard_normal((1, k)), np.zeros(1), None
+        )
+
+    narrow, wide = measured_us_per_frame(table(2), bits), measured_us_per_frame(table(1000), bits)
+    assert 0 < narrow < wide
