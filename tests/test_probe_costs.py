@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from maskscope.baselines import timed
 from maskscope.probes import TASKS, ExportedProbe
 from maskscope.stages.probes import best_within_budget, cost_budget, measured_us_per_frame
 
@@ -27,14 +28,31 @@ def test_the_best_scoring_affordable_k_is_chosen_and_none_when_nothing_fits():
     assert best_within_budget(curve, costs, 0.001, VAD) is None
 
 
-def test_a_weight_table_is_timed_per_frame_and_wider_tables_cost_more():
+def test_a_weight_table_is_timed_per_frame_one_utterance_at_a_time_and_wider_tables_cost_more():
     rng = np.random.default_rng(0)
     bits = rng.random((10000, 2304)) < 0.3
+    utterances = np.repeat([f"u{i}" for i in range(40)], 250)
 
     def table(k: int) -> ExportedProbe:
-        return ExportedProbe(
-            "vad", "binary", rng.choice(2304, k, replace=False), rng.standard_normal((1, k)), np.zeros(1), None
-        )
+        weights = rng.standard_normal((1, k))
+        return ExportedProbe("vad", "binary", rng.choice(2304, k, replace=False), weights, np.zeros(1), None)
 
-    narrow, wide = measured_us_per_frame(table(2), bits), measured_us_per_frame(table(1000), bits)
+    narrow, wide = (
+        measured_us_per_frame(table(2), bits, utterances),
+        measured_us_per_frame(table(1000), bits, utterances),
+    )
     assert 0 < narrow < wide
+
+
+def test_timing_keeps_the_value_and_the_least_cpu_time_of_the_runs():
+    calls = []
+
+    def work() -> int:
+        calls.append(1)
+        sum(range(200_000 if len(calls) == 1 else 1_000))  # the first run is the slow one
+        return len(calls)
+
+    single = timed(work)
+    best = timed(work, repeats=3)
+    assert single.value == 1 and best.value == 4 and len(calls) == 4
+    assert best.cpu_seconds < single.cpu_seconds

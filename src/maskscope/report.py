@@ -351,7 +351,8 @@ def _probe_cost_row(probe: dict[str, Any], methods: dict[str, Any]) -> list[tupl
             f"{cheapest / ours:.1f}× less CPU than the cheapest dedicated baseline ({budget['baseline']},"
             f" {cheapest:g} µs per frame, measured on the same frames)."
             + verdict
-            + " Costs are numpy over all frames at once; the SE model that makes the masks is not counted.",
+            + " Both timed alike: numpy, one utterance at a time, the least CPU time of 3 runs; the SE model"
+            " that makes the masks is not counted.",
         )
     ]
 

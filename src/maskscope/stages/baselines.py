@@ -1,7 +1,8 @@
 """Stage `baselines`: dedicated VAD, F0 and noise-class methods on the probes' frames and noisy audio.
 
 Each is scored like the corresponding probe (accuracy, or R² on voiced frames) and timed in CPU
-seconds per second of audio, so the probes' cost can be set beside theirs.
+seconds per second of audio (per utterance, the least of TIMING_REPEATS runs, as the probes are), so
+the probes' cost can be set beside theirs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from maskscope.audio import SAMPLE_RATE, decode_audio
 from maskscope.baselines import (
+    TIMING_REPEATS,
     best_threshold,
     log_mel,
     mel_filterbank,
@@ -69,7 +71,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         audio_seconds += noisy.size / SAMPLE_RATE
         frames = int((labels["utt_id"] == utt_id).sum())
         for name, method in methods.items():
-            result = timed(lambda method=method, noisy=noisy: method(noisy))
+            result = timed(lambda method=method, noisy=noisy: method(noisy), TIMING_REPEATS)
             outputs[name].append(np.asarray(result.value)[:frames])
             cpu[name] += result.cpu_seconds
     features = {name: np.concatenate(values) for name, values in outputs.items()}
