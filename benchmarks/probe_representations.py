@@ -13,7 +13,8 @@ whether any linear read-out of the same frames does better, with the probes stag
 Each is scored by ridge regression on all its features (real features standardised on the fitting
 folds), pooled held-out predictions: F0 R² on voiced frames, F0 R² within speaker (F0 minus the
 speaker's mean), F0 R² with folds that ignore speakers (frames dealt at random, so every speaker's
-register is seen in fitting: what a frame-level split would report), and VAD accuracy (logistic).
+register is seen in fitting: what a frame-level split would report), F0 R² of WORLD's track over all
+frames (0 Hz where unvoiced), with voice-family and with random folds, and VAD accuracy (logistic).
 One JSON line per representation. An experiment, not a
 pipeline stage: it writes nothing. Needs a finished `make repro`.
 
@@ -132,6 +133,13 @@ def main() -> None:
                 dealt = np.random.default_rng(params.seed).permutation(len(target)) % settings.folds
                 score = cross_validated(x[task_mask], target, dealt, task.kind, settings.folds, scale)
                 result["f0_r2_random_folds"] = round(score["r2"], 4)
+                # WORLD's track as it comes, 0 Hz on unvoiced frames: voicing alone then explains much of the variance
+                track = labels["f0_hz"].to_numpy(np.float64)
+                score = cross_validated(x, track, groups, task.kind, settings.folds, scale)
+                result["f0_track_r2_all_frames"] = round(score["r2"], 4)
+                dealt_all = np.random.default_rng(params.seed).permutation(len(track)) % settings.folds
+                score = cross_validated(x, track, dealt_all, task.kind, settings.folds, scale)
+                result["f0_track_r2_all_frames_random_folds"] = round(score["r2"], 4)
         result["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(result), flush=True)
 
