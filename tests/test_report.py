@@ -208,6 +208,9 @@ def test_the_paper_rows_give_the_score_in_the_papers_snr_range_and_the_cost_agai
     probes["dyncp-25"] = {**probes["dyncp-25"], "cpu_budget": {"baseline": "webrtcvad", "cpu_us_per_frame": 0.03}}
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     assert "No K on the score-versus-K curve" in rows["Probe cost (VAD, per frame)"]["difference"]
+    probes["dyncp-25"]["from_0db"] = dict.fromkeys(probes["dyncp-25"]["from_0db"])  # no mixture at 0 dB and above
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    assert "0 dB" not in rows["VAD accuracy from masks"]["difference"]
     del probes["dyncp-25"]["cpu_budget"], probes["dyncp-25"]["from_0db"]  # metrics from before these keys
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
     assert "Probe cost (VAD, per frame)" not in rows and "0 dB" not in rows["VAD accuracy from masks"]["difference"]

@@ -196,14 +196,18 @@ PAPER_MIN_SNR_DB = 0.0
 
 def scores_by_snr(
     kind: Kind, target: np.ndarray, predicted: np.ndarray, snrs: np.ndarray
-) -> tuple[dict[str, float], float]:
-    """The main score on the frames of each mixture SNR (keyed like "-5"), and on the frames of all
-    mixtures at PAPER_MIN_SNR_DB and above (NaN if there are none)."""
+) -> tuple[dict[str, float], float | None]:
+    """The main score on the frames of each mixture SNR (keyed like "-5"), rounded to 4 digits, and
+    on the frames of all mixtures at PAPER_MIN_SNR_DB and above (None if there are none)."""
     key = main_score(kind)
-    by_snr = {f"{snr:g}": scores(kind, target[snrs == snr], predicted[snrs == snr])[key] for snr in np.unique(snrs)}
+
+    def score(rows: np.ndarray) -> float:
+        return round(scores(kind, target[rows], predicted[rows])[key], 4)
+
     paper_range = snrs >= PAPER_MIN_SNR_DB
-    in_range = scores(kind, target[paper_range], predicted[paper_range])[key] if paper_range.any() else float("nan")
-    return by_snr, in_range
+    return {f"{snr:g}": score(snrs == snr) for snr in np.unique(snrs)}, score(
+        paper_range
+    ) if paper_range.any() else None
 
 
 def frame_families(labels: pd.DataFrame, corpus_dir: Path) -> np.ndarray:

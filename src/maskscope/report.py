@@ -324,9 +324,9 @@ def paper_comparison(
 
 def _in_paper_snr_range(probe: dict[str, Any], metric: str, percent: bool) -> str:
     """The score on the mixtures at 0 dB SNR and above, when the probes stage measured it."""
-    if "from_0db" not in probe:
+    value = probe.get("from_0db", {}).get(metric)
+    if value is None:  # metrics from before the SNR breakdown, or no mixture at 0 dB and above
         return ""
-    value = probe["from_0db"][metric]
     shown = f"{100 * value:.1f} %" if percent else f"{value:.3f}"
     return f" On our mixtures at 0 dB SNR and above (VoiceBank+DEMAND mixes at 0–17.5 dB): {shown}."
 

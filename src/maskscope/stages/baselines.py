@@ -80,7 +80,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     vad, _ = task_target(labels, tasks["vad"])
     results: dict[str, Any] = {}
     snrs = mixture_snrs(labels, deps["mix"], list(settings.splits))
-    predictions: dict[str, np.ndarray] = {"webrtcvad": features["webrtcvad"].astype(np.int64)}
+    results["webrtcvad"] = scored(tasks["vad"], vad, features["webrtcvad"].astype(np.int64), snrs)
 
     energy_predicted = np.zeros(len(vad), dtype=np.int64)
     fit_seconds = 0.0
@@ -88,9 +88,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         threshold = timed(lambda fit=fit: best_threshold(features["energy"][fit], vad[fit] == 1))
         fit_seconds += threshold.cpu_seconds
         energy_predicted[held_out] = features["energy"][held_out] >= threshold.value
-    predictions["energy"] = energy_predicted
-    for name in ("webrtcvad", "energy"):
-        results[name] = scored(tasks["vad"], vad, predictions[name], snrs)
+    results["energy"] = scored(tasks["vad"], vad, energy_predicted, snrs)
 
     voiced = task_rows(labels, tasks["f0"])
     f0, _ = task_target(labels[voiced], tasks["f0"])
@@ -145,6 +143,6 @@ def scored(task: Task, target: np.ndarray, predicted: np.ndarray, snrs: np.ndarr
     return {
         "task": task.name,
         **scores(kind, target, predicted),
-        "by_snr_db": {snr: round(score, 4) for snr, score in by_snr.items()},
-        "from_0db": round(in_paper_range, 4),
+        "by_snr_db": by_snr,
+        "from_0db": in_paper_range,
     }

@@ -87,7 +87,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 "added_ops_per_frame": {},
             }
             by_snr: dict[str, dict[str, float]] = {}
-            from_0db: dict[str, float] = {}
+            from_0db: dict[str, float | None] = {}
             within_budget: dict[str, Any] = {**budget}
             details: dict[str, Any] = {"curve": {}, "cost_curve": {}, "context_curve": {}, "per_block": {}}
             for task in tqdm(TASKS, desc=f"probes: {variant}", disable=None):
@@ -122,8 +122,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
                     task.kind, target, decide(task.kind, raw[settings.k_bits]), snrs_all[rows]
                 )
                 for snr, score in per_snr.items():
-                    by_snr.setdefault(snr, {})[name] = round(score, 4)
-                from_0db[name] = round(in_paper_range, 4)
+                    by_snr.setdefault(snr, {})[name] = score
+                from_0db[name] = in_paper_range
                 per_frame, averaged = curve[settings.k_bits], by_context[settings.context_frames]
                 for scored, at_k in ((entry, per_frame), (in_context, averaged)):
                     scored[name] = round(at_k[main_score(task.kind)], 4)
