@@ -353,7 +353,10 @@ def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
         snrs = sorted(float(snr) for snr in entry["by_snr_db"])
         assert set(snrs) <= set(preset_params(smoke_repo / "pipelines/presets", "smoke").mix.snrs_db) and len(snrs) >= 2
         assert set(entry["from_0db"]) == {"vad_accuracy", "noise_accuracy", "f0_r2", "snr_r2"}
-        assert entry["cpu_budget"]["baseline"] in baselines["methods"]
+        # a cost budget for each task a dedicated baseline does (SNR has none), from that task's cheapest
+        assert set(entry["cpu_budget"]) == {"vad", "noise", "f0"}
+        for task, budget in entry["cpu_budget"].items():
+            assert baselines["methods"][budget["baseline"]]["task"] == task
     analysis = json.loads((smoke_repo / "data/probes/analysis.json").read_text())
     assert analysis["frames"] == baselines["frames"]
     assert {"webrtcvad", "energy", "harvest", "dio", "logmel_logreg"} <= set(baselines["methods"])

@@ -6,18 +6,22 @@ import numpy as np
 
 from maskscope.baselines import timed
 from maskscope.probes import TASKS, ExportedProbe
-from maskscope.stages.probes import best_within_budget, cost_budget, measured_us_per_frame
+from maskscope.stages.probes import best_within_budget, cost_budgets, measured_us_per_frame
 
 VAD = next(task for task in TASKS if task.name == "vad")
 
 
-def test_the_budget_is_a_hundredth_of_the_cheapest_baseline():
+def test_each_task_gets_a_hundredth_of_its_cheapest_baseline_and_snr_none():
     methods = {
-        "webrtcvad": {"cpu_us_per_frame": 6.4},
-        "energy": {"cpu_us_per_frame": 3.3},
-        "dio": {"cpu_us_per_frame": 64.0},
+        "webrtcvad": {"task": "vad", "cpu_us_per_frame": 6.4},
+        "energy": {"task": "vad", "cpu_us_per_frame": 3.3},
+        "dio": {"task": "f0", "cpu_us_per_frame": 64.0},
+        "harvest": {"task": "f0", "cpu_us_per_frame": 3000.0},
     }
-    assert cost_budget(methods) == {"baseline": "energy", "cpu_us_per_frame": 0.033}
+    assert cost_budgets(methods) == {
+        "vad": {"baseline": "energy", "cpu_us_per_frame": 0.033},
+        "f0": {"baseline": "dio", "cpu_us_per_frame": 0.64},
+    }
 
 
 def test_the_best_scoring_affordable_k_is_chosen_and_none_when_nothing_fits():
@@ -31,15 +35,15 @@ def test_the_best_scoring_affordable_k_is_chosen_and_none_when_nothing_fits():
 def test_a_weight_table_is_timed_per_frame_one_utterance_at_a_time_and_wider_tables_cost_more():
     rng = np.random.default_rng(0)
     bits = rng.random((10000, 2304)) < 0.3
-    utterances = np.repeat([f"u{i}" for i in range(40)], 250)
+    spans = [(start, start + 250) for start in range(0, 10000, 250)]
 
     def table(k: int) -> ExportedProbe:
         weights = rng.standard_normal((1, k))
         return ExportedProbe("vad", "binary", rng.choice(2304, k, replace=False), weights, np.zeros(1), None)
 
     narrow, wide = (
-        measured_us_per_frame(table(2), bits, utterances),
-        measured_us_per_frame(table(1000), bits, utterances),
+        measured_us_per_frame(table(2), bits, spans),
+        measured_us_per_frame(table(1000), bits, spans),
     )
     assert 0 < narrow < wide
 

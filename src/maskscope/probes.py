@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -136,6 +137,15 @@ def raw_outputs(probe: object, x: np.ndarray, kind: Kind, classes: int = 0) -> n
     return full
 
 
+def utterance_spans(utterances: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) rows of each utterance, from the name of each row's; an utterance's rows must be
+    contiguous."""
+    starts = np.flatnonzero(np.r_[True, utterances[1:] != utterances[:-1]])
+    if len(starts) != len(set(utterances[starts])):
+        raise ValueError("rows of one utterance are not contiguous: sort the frames by (utterance, frame) first")
+    return list(zip(starts.tolist(), np.r_[starts[1:], len(utterances)].tolist(), strict=True))
+
+
 def causal_mean(raw: np.ndarray, utterances: np.ndarray, frames: int) -> np.ndarray:
     """Each row averaged with the rows before it, up to `frames` rows, within its utterance.
 
@@ -143,12 +153,8 @@ def causal_mean(raw: np.ndarray, utterances: np.ndarray, frames: int) -> np.ndar
     if frames < 1:
         raise ValueError(f"a context of {frames} frames: it must be at least 1")
     raw = raw.reshape(len(raw), -1)
-    starts = np.flatnonzero(np.r_[True, utterances[1:] != utterances[:-1]])
-    if len(starts) != len(set(utterances[starts])):
-        raise ValueError("rows of one utterance are not contiguous: sort the frames by (utterance, frame) first")
-    ends = np.r_[starts[1:], len(raw)]
     averaged = np.empty(raw.shape, dtype=np.float64)
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in utterance_spans(utterances):
         running = np.cumsum(raw[start:end], axis=0, dtype=np.float64)
         window_sum = running.copy()
         window_sum[frames:] -= running[:-frames]
@@ -196,13 +202,15 @@ PAPER_MIN_SNR_DB = 0.0
 
 def scores_by_snr(
     kind: Kind, target: np.ndarray, predicted: np.ndarray, snrs: np.ndarray
-) -> tuple[dict[str, float], float | None]:
+) -> tuple[dict[str, float | None], float | None]:
     """The main score on the frames of each mixture SNR (keyed like "-5"), rounded to 4 digits, and
-    on the frames of all mixtures at PAPER_MIN_SNR_DB and above (None if there are none)."""
+    on the frames of all mixtures at PAPER_MIN_SNR_DB and above (None if there are none). A score
+    that is not a number (R² of a constant target) is None too: JSON has no NaN."""
     key = main_score(kind)
 
-    def score(rows: np.ndarray) -> float:
-        return round(scores(kind, target[rows], predicted[rows])[key], 4)
+    def score(rows: np.ndarray) -> float | None:
+        value = scores(kind, target[rows], predicted[rows])[key]
+        return round(value, 4) if np.isfinite(value) else None
 
     paper_range = snrs >= PAPER_MIN_SNR_DB
     return {f"{snr:g}": score(snrs == snr) for snr in np.unique(snrs)}, score(
@@ -281,7 +289,7 @@ def block_scores(
     return result
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportedProbe:
     """A probe as a weight table: prediction = bias + sum of the weights of the open selected gates."""
 
@@ -292,19 +300,20 @@ class ExportedProbe:
     bias: np.ndarray  # (outputs,)
     classes: list[str] | None
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def _in_memory_order(self) -> tuple[np.ndarray, np.ndarray]:
         # Evaluated as a device would: float32 weights, selected columns read in memory order (gathering
         # bits as bytes and in ascending order measured 5x faster than a float64 gather in path order).
         order = np.argsort(self.bits, kind="stable")
-        self._columns = self.bits[order]
-        self._weights32 = np.ascontiguousarray(self.weights[:, order].T, dtype=np.float32)
+        return self.bits[order], np.ascontiguousarray(self.weights[:, order].T, dtype=np.float32)
 
     def raw(self, frame_bits: np.ndarray) -> np.ndarray:
         """(frames, outputs) sums, from (frames, all bits) 0/1 masks (bool or integer)."""
-        gathered = np.take(frame_bits, self._columns, axis=1)
+        columns, weights = self._in_memory_order
+        gathered = np.take(frame_bits, columns, axis=1)
         if gathered.dtype == np.bool_:
             gathered = gathered.view(np.uint8)
-        return (gathered.astype(np.float32) @ self._weights32).astype(np.float64) + self.bias
+        return (gathered.astype(np.float32) @ weights).astype(np.float64) + self.bias
 
     def predict(self, frame_bits: np.ndarray) -> np.ndarray:
         return decide(self.kind, self.raw(frame_bits))
@@ -348,7 +357,9 @@ def export_probe(bits: np.ndarray, target: np.ndarray, task: Task, k: int, class
 def export_probes(
     bits: np.ndarray, target: np.ndarray, task: Task, ks: list[int], classes: list[str] | None
 ) -> dict[int, ExportedProbe]:
-    """For each K, the probe on the first K bits of one L1 path over all frames, as a weight table."""
+    """For each K, the probe on the first K bits of one L1 path over all frames, as a weight table.
+
+    The path runs to the largest K, as in `held_out_outputs`, so each table is the probe the curve scored."""
     ranking = l1_ranking(bits, target, max(ks), task.kind)
     return {k: _exported(bits, target, task, ranking[:k], classes) for k in ks}
 

@@ -42,6 +42,7 @@ from maskscope.probes import (
     speaker_folds,
     task_rows,
     task_target,
+    utterance_spans,
 )
 from maskscope.stages import StageContext
 
@@ -98,16 +99,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
     noise, _ = task_target(labels, tasks["noise"])
     noise_logits = np.zeros((len(noise), int(noise.max()) + 1))
     classify_seconds = 0.0
+    utterances = labels["utt_id"].to_numpy()
     for fit, held_out in speaker_folds(groups, settings.folds):
         model = noise_classifier().fit(features["logmel"][fit], noise[fit])
-        logits = timed(
-            lambda model=model, held_out=held_out: raw_outputs(
-                model, features["logmel"][held_out], "multiclass", noise_logits.shape[1]
+        # one utterance at a time, as the features were computed and the probes are timed
+        for start, end in utterance_spans(utterances[held_out]):
+            rows = held_out[start:end]
+            logits = timed(
+                lambda model=model, rows=rows: raw_outputs(
+                    model, features["logmel"][rows], "multiclass", noise_logits.shape[1]
+                ),
+                TIMING_REPEATS,
             )
-        )
-        noise_logits[held_out] = logits.value
-        classify_seconds += logits.cpu_seconds
-    utterances = labels["utt_id"].to_numpy()
+            noise_logits[rows] = logits.value
+            classify_seconds += logits.cpu_seconds
     # the probes' in-context protocol (see maskscope.probes), so the two stay comparable
     by_context = context_curve(noise_logits, noise, "multiclass", utterances, settings.context_frames)
     results["logmel_logreg"] = {
