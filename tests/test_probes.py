@@ -16,7 +16,6 @@ from maskscope.probes import (
     causal_mean,
     context_curve,
     context_windows,
-    export_probe,
     export_probes,
     fit_probe,
     frame_families,
@@ -124,7 +123,7 @@ def test_the_weight_table_predicts_what_the_probe_predicts(name):
     bits, labels = synthetic(1)
     t = task(name)
     target, classes = task_target(labels, t)
-    exported = export_probe(bits, target, t, 12, classes)
+    exported = export_probes(bits, target, t, [12], classes)[12]
     probe = fit_probe(bits[:, exported.bits], target, t.kind)
     expected = probe.predict(bits[:, exported.bits].astype(np.float32))
     if t.kind == "regression":
@@ -145,7 +144,7 @@ def test_the_weight_table_predicts_what_the_probe_predicts(name):
 def test_operation_count_is_additions_of_open_weights_plus_the_decision():
     bits, labels = synthetic()
     noise, classes = task_target(labels, task("noise"))
-    exported = export_probe(bits, noise, task("noise"), 10, classes)
+    exported = export_probes(bits, noise, task("noise"), [10], classes)[10]
     assert exported.ops_per_frame() == 3 * 10 + 2
     assert exported.ops_per_frame(0.5) == 3 * 5 + 2
 
@@ -156,7 +155,7 @@ def test_two_noise_classes_give_a_two_row_table_whose_argmax_is_the_probe():
     rows = (labels["noise_class"] != "rain").to_numpy()
     noise, classes = task_target(two, task("noise"))
     assert classes == ["hum", "pink"]
-    exported = export_probe(bits[rows], noise, task("noise"), 6, classes)
+    exported = export_probes(bits[rows], noise, task("noise"), [6], classes)[6]
     assert exported.weights.shape == (2, 6)
     probe = fit_probe(bits[rows][:, exported.bits], noise, "multiclass")
     predicted = exported.predict(bits[rows])

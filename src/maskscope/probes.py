@@ -213,9 +213,8 @@ def scores_by_snr(
         return round(value, 4) if np.isfinite(value) else None
 
     paper_range = snrs >= PAPER_MIN_SNR_DB
-    return {f"{snr:g}": score(snrs == snr) for snr in np.unique(snrs)}, score(
-        paper_range
-    ) if paper_range.any() else None
+    in_paper_range = score(paper_range) if paper_range.any() else None
+    return {f"{snr:g}": score(snrs == snr) for snr in np.unique(snrs)}, in_paper_range
 
 
 def frame_families(labels: pd.DataFrame, corpus_dir: Path) -> np.ndarray:
@@ -347,11 +346,6 @@ class ExportedProbe:
                     }
                 )
         return pd.DataFrame(rows)
-
-
-def export_probe(bits: np.ndarray, target: np.ndarray, task: Task, k: int, classes: list[str] | None) -> ExportedProbe:
-    """Select K bits on all frames, fit, and export the probe as a weight table."""
-    return export_probes(bits, target, task, [k], classes)[k]
 
 
 def export_probes(

@@ -87,7 +87,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 "seconds": round(settings.context_frames / FRAMES_PER_SECOND, 3),
                 "added_ops_per_frame": {},
             }
-            by_snr: dict[str, dict[str, float]] = {}
+            by_snr: dict[str, dict[str, float | None]] = {}
             from_0db: dict[str, float | None] = {}
             within_budget: dict[str, Any] = {}
             details: dict[str, Any] = {"curve": {}, "cost_curve": {}, "context_curve": {}, "per_block": {}}
