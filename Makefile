@@ -1,6 +1,7 @@
 # The two commands that do everything on a fresh machine:
 #   make repro [PRESET=smoke]   install, then run the pipeline (default: the embedded corpus)
 #   make test                   install, then lint and run the test suite
+#   make test-fast              install, then lint and run the unit tests (no end-to-end runs)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,16 +12,21 @@ APT_PACKAGES := build-essential espeak-ng flite festival festvox-kallpc16k festv
 	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git chromium
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: repro test install apt ui compile bench
+.PHONY: repro test test-fast lint install apt ui compile bench
 
 repro: install
 	maskscope repro --tool $(TOOL) $(if $(PRESET),--preset $(PRESET))
 
-test: install
+test: lint
+	$(BIN)/python -m pytest -q --timeout 1500 --durations=20
+
+test-fast: lint
+	$(BIN)/python -m pytest -q --timeout 600 -m "not e2e"
+
+lint: install
 	$(BIN)/ruff check src pipelines tests benchmarks
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/python -m pipelines.compile --check
-	$(BIN)/python -m pytest -q --timeout 1500
 
 install: apt $(VENV)/.installed
 

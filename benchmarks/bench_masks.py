@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from maskscope.io import write_parquet
-from maskscope.masks import MaskLayout, mask_table, read_masks, write_layout
-from maskscope.probes import ExportedProbe
+from maskscope.analysis.masks import MaskLayout, mask_table, read_masks, write_layout
+from maskscope.analysis.probes import ExportedProbe
+from maskscope.core.io import write_parquet
 
 UTTERANCE_FRAMES = 320  # ~5 s of audio
 

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import torch
 
-from maskscope import framing
+from maskscope.core import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig, macs_per_frame
 from maskscope.models.streaming import StreamingFSENet
 
@@ -70,8 +70,8 @@ def emit(record: dict) -> None:
 
 def bench_trained(models_dir: Path, seconds: float, repeats: int) -> None:
     """Trained variants on real test mixtures: the gates the models actually choose."""
-    from maskscope.stages.train import MODEL_FILE, load_model
-    from maskscope.training import load_split
+    from maskscope.models.checkpoint import MODEL_FILE, load_model
+    from maskscope.training.loop import load_split
 
     test = load_split(models_dir.parent / "data" / "mix", "test")
     audio = np.concatenate([u.noisy for u in test])[: int(seconds * 16000)]

@@ -1,4 +1,4 @@
-"""Does the gate predictor's rank limit what DynCP masks know about F0? (an open hypothesis of issue 4)
+"""Does the gate predictor's rank limit what DynCP masks know about F0? (an open hypothesis of the probes)
 
 For each rank given, fine-tunes DynCP at Φ=0.25 from the trained dense model exactly as the `train`
 stage does (only `model.gate_rank` changed), takes its gates on the probes' frames and scores the
@@ -22,16 +22,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from maskscope.config import load_params
-from maskscope.evaluation import enhance
-from maskscope.masks import MaskLayout, MaskSet
+from maskscope.analysis.masks import MaskLayout, MaskSet, aligned_bits
+from maskscope.analysis.probes import TASKS, frame_families, probe_labels, score_curve, task_rows, task_target
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.evaluation.scoring import enhance
+from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.conv_fsenet import ConvFSENet, initialise_from_dense
-from maskscope.probes import TASKS, frame_families, probe_labels, score_curve, task_rows, task_target
-from maskscope.stages.probes import aligned_bits
-from maskscope.stages.train import MODEL_FILE, load_model, model_config
-from maskscope.training import TrainSettings, load_split, train
+from maskscope.models.from_params import model_config
+from maskscope.pipeline.config import load_params
+from maskscope.training.loop import TrainSettings, load_split, train
 
-VARIANT = "dyncp-25"
+VARIANT = FOCUS_VARIANT
 
 
 def gates_on(model: ConvFSENet, mix: Path, splits: list[str], utt_ids: set[str]) -> MaskSet:

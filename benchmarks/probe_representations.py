@@ -1,4 +1,4 @@
-"""Where does F0 live? Linear probes on what the DynCP model sees and computes, not only its gates (issue 4).
+"""Where does F0 live? Linear probes on what the DynCP model sees and computes, not only its gates.
 
 The probes stage finds F0 R² ≈ 0 on the DynCP Φ=0.25 gates (the paper reports 0.86). This asks
 whether any linear read-out of the same frames does better, with the probes stage's frames, folds
@@ -33,17 +33,17 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from maskscope import framing
-from maskscope.config import load_params
-from maskscope.masks import read_masks
+from maskscope.analysis.masks import aligned_bits, read_masks
+from maskscope.analysis.probes import TASKS, frame_families, probe_labels, scores, speaker_folds, task_rows, task_target
+from maskscope.core import framing
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.data.splits import SPLITS
+from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.conv_fsenet import ConvFSENet
-from maskscope.probes import TASKS, frame_families, probe_labels, scores, speaker_folds, task_rows, task_target
-from maskscope.splits import SPLITS
-from maskscope.stages.probes import aligned_bits
-from maskscope.stages.train import MODEL_FILE, load_model
-from maskscope.training import load_split
+from maskscope.pipeline.config import load_params
+from maskscope.training.loop import load_split
 
-VARIANT = "dyncp-25"
+VARIANT = FOCUS_VARIANT
 
 
 def frame_features(model: ConvFSENet, noisy: np.ndarray, clean: np.ndarray) -> dict[str, np.ndarray]:

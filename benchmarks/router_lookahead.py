@@ -1,4 +1,4 @@
-"""Does the router need to see the segment it decides? (issue 6: routed 0.25 vs static UF 1/4)
+"""Does the router need to see the segment it decides? (routed 0.25 against static UF 1/4)
 
 The pipeline's router decides segment k from the segments before it (no added latency). This
 fine-tunes routed DEMUCS models from the trained slimmable base exactly as `train_router` does, once
@@ -28,12 +28,14 @@ from pathlib import Path
 
 import torch
 
-from maskscope.config import VariantParams, load_params
-from maskscope.evaluation import enhance, mean_scores, score
+from maskscope.evaluation.scoring import enhance, mean_scores, score
+from maskscope.evaluation.systems import routed_system, uf_label
+from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.demucs import SlimDemucs
-from maskscope.stages.evaluate import routed_system, uf_label
-from maskscope.stages.train import MODEL_FILE, load_model, slim_config, slim_settings
-from maskscope.training import load_split, train
+from maskscope.models.from_params import slim_config
+from maskscope.pipeline.config import VariantParams, load_params
+from maskscope.training.loop import load_split, train
+from maskscope.training.variants import slim_settings
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""How much could any router gain? Routing slim-static by where the speech is, known or detected (issue 6).
+"""How much could any router gain? Routing slim-static by where the speech is, known or detected.
 
 The trained routers score what a blind mixture of widths at their shares would (router_lookahead.py).
 This bounds what routing can give on this model and data: slim-static's own weights (no fine-tuning,
@@ -39,14 +39,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from maskscope import framing
-from maskscope.baselines import log_mel, mel_filterbank
-from maskscope.config import VariantParams, load_params
-from maskscope.evaluation import enhance, mean_scores, score, segment_of_frames
+from maskscope.analysis.baselines import log_mel, mel_filterbank
+from maskscope.core import framing
+from maskscope.evaluation.scoring import enhance, mean_scores, score, segment_of_frames
+from maskscope.evaluation.systems import routed_system
+from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig, input_scale
-from maskscope.stages.evaluate import routed_system
-from maskscope.stages.train import MODEL_FILE, load_model, slim_config
-from maskscope.training import Utterance, load_split, se_loss
+from maskscope.models.from_params import slim_config
+from maskscope.pipeline.config import VariantParams, load_params
+from maskscope.training.loop import Utterance, load_split, se_loss
 
 IMITATION_EPOCHS = 5
 # width pairs (speech, the rest) tried, as indices into slimming.widths (1/8, 1/4, 1/2, 1)

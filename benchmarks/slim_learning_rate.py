@@ -1,4 +1,4 @@
-"""Which learning rate trains this project's DEMUCS? (how `slimming.learning_rate` was chosen, issue 6)
+"""Which learning rate trains this project's DEMUCS? (how `slimming.learning_rate` was chosen)
 
 Trains the full-width DEMUCS of params.yaml's `slimming` section (one width, no router) for a few
 epochs at each learning rate given, with the training stage's loss, crops, batch size, validation
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from maskscope.config import VariantParams, load_params
 from maskscope.models.demucs import SlimDemucs
-from maskscope.stages.train import slim_config
-from maskscope.training import TrainSettings, load_split, train
+from maskscope.models.from_params import slim_config
+from maskscope.pipeline.config import VariantParams, load_params
+from maskscope.training.loop import TrainSettings, load_split, train
 
 
 def main() -> None:

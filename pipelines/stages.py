@@ -21,9 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from maskscope.config import VariantParams, gated_variants, load_params, variants_of_kind
-from maskscope.splits import SPLITS
-from maskscope.stages import instance_name
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.data.splits import SPLITS
+from maskscope.pipeline.code_deps import stage_code
+from maskscope.pipeline.config import VariantParams, gated_variants, load_params, variants_of_kind
+from maskscope.pipeline.runner import instance_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = "params.yaml"
@@ -61,14 +63,14 @@ class Stage:
     deps: dict[str, str]  # argument name -> data path the stage reads
     outs: dict[str, Out]  # argument name -> what it writes
     params: tuple[str, ...]  # dotted keys of params.yaml the stage reads (sections or leaves)
-    code: tuple[str, ...]  # modules under src/maskscope whose change reruns the stage
     resources: Resources = field(default_factory=Resources)
     description: str = ""
     matrix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep axis -> values
 
     @property
     def code_paths(self) -> list[str]:
-        return [f"{PACKAGE}/{module}" for module in self.code]
+        """The code whose change reruns the stage: the import closure of its stage module."""
+        return [f"{PACKAGE}/{module}" for module in stage_code(self.name)]
 
     @property
     def dep_paths(self) -> list[str]:
@@ -100,10 +102,6 @@ def fill(template: str, item: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)(?:,[^{}]*)?\}", lambda match: item.get(match.group(1), match.group(0)), template)
 
 
-COMMON_CODE = ("audio.py", "io.py")
-
-REAL_CORPUS_CODE = ("real_corpora.py", "extract.py", "corpus_rows.py", "download.py")
-
 DATA_STAGES: tuple[Stage, ...] = (
     Stage(
         name="download",
@@ -111,7 +109,6 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"table": "pipelines/archives.json"},
         outs={"archives": Out("data/archives", persist=True, marker="manifest.json")},
         params=("download",),
-        code=("stages/download.py", "download.py", "extract.py", "io.py"),
     ),
     Stage(
         name="corpus",
@@ -119,18 +116,6 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"archives": "data/archives"},
         outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
         params=("seed", "corpus"),
-        code=(
-            "stages/corpus.py",
-            "corpus.py",
-            "tts.py",
-            "grammar.py",
-            "real_speech.py",
-            "tools.py",
-            "framing.py",
-            "seeding.py",
-            *REAL_CORPUS_CODE,
-            *COMMON_CODE,
-        ),
         resources=Resources(cpus=2, mem_mb=4000),
     ),
     Stage(
@@ -139,7 +124,6 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus", "archives": "data/archives"},
         outs={"noises": Out("data/noises")},
         params=("seed", "splits", "noises"),
-        code=("stages/noises.py", "noises.py", "splits.py", "seeding.py", *REAL_CORPUS_CODE, *COMMON_CODE),
         resources=Resources(cpus=1, mem_mb=4000),
     ),
     Stage(
@@ -148,15 +132,6 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus", "noises": "data/noises", "archives": "data/archives"},
         outs={"mix": Out("data/mix"), "metrics": Out("metrics/mix.json", "metrics")},
         params=("seed", "splits", "noises.classes", "mix"),
-        code=(
-            "stages/mix.py",
-            "mixing.py",
-            "splits.py",
-            "framing.py",
-            "seeding.py",
-            *REAL_CORPUS_CODE,
-            *COMMON_CODE,
-        ),
         resources=Resources(cpus=1, mem_mb=6000),
     ),
     Stage(
@@ -165,21 +140,10 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"mix": "data/mix"},
         outs={"labels": Out("data/labels"), "metrics": Out("metrics/labels.json", "metrics")},
         params=("labels",),
-        code=("stages/labels.py", "labels.py", "framing.py", "splits.py", "seeding.py", *COMMON_CODE),
         resources=Resources(cpus=2, mem_mb=4000),
     ),
 )
 
-
-MODEL_CODE = (
-    "training.py",
-    "models/__init__.py",
-    "models/conv_fsenet.py",
-    "models/demucs.py",
-    "framing.py",
-    "seeding.py",
-    *COMMON_CODE,
-)
 
 TRAIN_OUTS = {
     "model": Out("models/{variant}"),
@@ -190,7 +154,6 @@ TRAIN_OUTS = {
         plot=(("x", "epoch"), ("y", "valid_loss"), ("title", "validation loss")),
     ),
 }
-TRAIN_CODE = ("stages/train.py", *MODEL_CODE)
 TRAIN_RESOURCES = Resources(cpus=2, mem_mb=6000)
 
 
@@ -202,7 +165,6 @@ def base_training(name: str, variant: str, description: str, params: tuple[str, 
         deps={"mix": "data/mix"},
         outs={key: replace(out, path=fill(out.path, {"variant": variant})) for key, out in TRAIN_OUTS.items()},
         params=(*params, f"variants.{variant}"),
-        code=(f"stages/{name}.py", *TRAIN_CODE),
         resources=TRAIN_RESOURCES,
     )
 
@@ -217,13 +179,11 @@ def derived_training(
         deps={"mix": "data/mix", "base": f"models/{base}"},
         outs=TRAIN_OUTS,
         params=(*params, "variants.{variant}"),
-        code=tuple(dict.fromkeys((f"stages/{name}.py", *TRAIN_CODE))),
         resources=TRAIN_RESOURCES,
         matrix={"variant": variants},
     )
 
 
-PROBE_CODE = ("probes.py", "masks.py", "baselines.py", "framing.py", "seeding.py", "splits.py", *COMMON_CODE)
 FSENET_PARAMS = ("seed", "model", "train")
 SLIM_TRAIN_PARAMS = ("seed", "train.batch_size", "train.segment_seconds", "train.valid_utterances")
 # the slimmable base reads the architecture and its own schedule; the router's keys retrain routers only
@@ -283,7 +243,6 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in variants}},
         outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
         params=("model", "evaluate", "variants"),
-        code=("stages/evaluate.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
         resources=Resources(cpus=2, mem_mb=6000),
     )
     dump_masks = Stage(
@@ -292,7 +251,6 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         deps={"mix": "data/mix", "model": "models/{variant}"},
         outs={"masks": Out("data/masks/{variant}/{split}")},
         params=("variants.{variant}",),
-        code=("stages/dump_masks.py", "masks.py", "evaluation.py", "metrics.py", "stages/train.py", *MODEL_CODE),
         resources=Resources(cpus=2, mem_mb=4000),
         matrix={"variant": gated, "split": SPLITS},
     )
@@ -310,7 +268,6 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
             "labels.f0_floor_hz",
             "labels.f0_ceil_hz",
         ),
-        code=("stages/baselines.py", *PROBE_CODE),
         resources=Resources(cpus=1, mem_mb=4000),
     )
     probes = Stage(
@@ -325,7 +282,6 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         },
         outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
         params=("seed", "probes"),
-        code=("stages/probes.py", *PROBE_CODE),
         resources=Resources(cpus=2, mem_mb=8000),
     )
     report = Stage(
@@ -335,11 +291,10 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
             "evaluation": "metrics/evaluate.json",
             "probes": "metrics/probes.json",
             "analysis": "data/probes",
-            "masks": "data/masks/dyncp-25/test",
+            "masks": f"data/masks/{FOCUS_VARIANT}/test",
         },
         outs={"report": Out("reports")},
         params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
-        code=("stages/report.py", "report.py", "masks.py", *COMMON_CODE),
     )
     return (*DATA_STAGES, *trainings, evaluate, dump_masks, baselines, probes, report)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskscope.audio import decode_audio, encode_flac, quantize_pcm16, read_audio_file, resample
-from maskscope.errors import AudioError
+from maskscope.core.audio import decode_audio, encode_flac, quantize_pcm16, read_audio_file, resample
+from maskscope.core.errors import AudioError
 
 
 def test_flac_round_trip_is_the_pcm16_quantisation():

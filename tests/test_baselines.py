@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import harmonic_speechlike
 
-from maskscope import framing
-from maskscope.baselines import best_threshold, log_mel, mel_filterbank, noisy_energy_db, webrtc_vad, world_f0
+from maskscope.analysis.baselines import best_threshold, log_mel, mel_filterbank, noisy_energy_db, webrtc_vad, world_f0
+from maskscope.core import framing
 
 
 def speech_then_silence() -> tuple[np.ndarray, int]:

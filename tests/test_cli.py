@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 from conftest import ROOT, harmonic_speechlike
 
-from maskscope.audio import encode_flac
-from maskscope.config import Params, preset_params, write_params
-from maskscope.corpus_rows import CORPUS_SCHEMA
-from maskscope.io import write_parquet
-from maskscope.stages.noises import NOISE_SCHEMA
+from maskscope.core.audio import encode_flac
+from maskscope.core.io import write_parquet
+from maskscope.data.noise_recordings import NOISE_SCHEMA
+from maskscope.data.utterances import CORPUS_SCHEMA
+from maskscope.pipeline.config import Params, preset_params, write_params
 
 MASKSCOPE = str(Path(sys.executable).parent / "maskscope")
 
@@ -39,6 +39,43 @@ def test_preset_command_writes_valid_params(tmp_path):
     assert result.returncode == 0, result.stderr
     assert maskscope("params", "check", cwd=tmp_path).returncode == 0
     assert 'preset: "smoke"' in (tmp_path / "params.yaml").read_text()
+
+
+def test_repro_with_a_preset_regenerates_the_dag_as_the_preset_command_does(tmp_path):
+    from conftest import copy_repo
+
+    repo = copy_repo(tmp_path / "repo")
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    env["PATH"] = f"{Path(MASKSCOPE).parent}{os.pathsep}{env['PATH']}"  # dvc and snakemake of this environment
+    # a dry run: the slimming DAG is planned, and nothing runs
+    result = maskscope("repro", "--tool", "snakemake", "--preset", "slimming", "-n", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert 'preset: "slimming"' in (repo / "params.yaml").read_text()
+    assert (
+        "train_router@slim-dyn-25" in (repo / "dvc.yaml").read_text()
+        or "slim-dyn-25" in (repo / "dvc.yaml").read_text()
+    )
+    assert "models/slim-dyn-25" in (repo / "dvc.yaml").read_text()
+    assert "train_router" in result.stdout
+    preset_made = copy_repo(tmp_path / "other")
+    assert maskscope("preset", "slimming", cwd=preset_made, env=env).returncode == 0
+    assert (preset_made / "dvc.yaml").read_text() == (repo / "dvc.yaml").read_text()
+
+
+def test_repro_refuses_an_unknown_tool_before_writing_anything(tmp_path):
+    shutil.copytree(ROOT / "pipelines" / "presets", tmp_path / "pipelines" / "presets")
+    write_params(Params(), tmp_path / "params.yaml")
+    before = (tmp_path / "params.yaml").read_text()
+    result = maskscope("repro", "--tool", "make", "--preset", "smoke", cwd=tmp_path)
+    assert result.returncode == 2 and "'make'" in result.stderr and "'snakemake'" in result.stderr
+    assert (tmp_path / "params.yaml").read_text() == before
+
+
+def test_an_unknown_stage_is_named_with_the_stages_there_are(tmp_path):
+    result = maskscope("stage", "nosuch", cwd=tmp_path)
+    assert result.returncode == 2 and "no stage named 'nosuch'; stages: baselines, corpus" in result.stderr
+    commands = maskscope("--help", cwd=tmp_path).stdout.split("Commands")[1]
+    assert "│ stage " not in commands and "│ repro " in commands  # the stage runner is for the tools only
 
 
 def test_missing_debian_tool_says_what_to_install(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from maskscope.config import (
+from maskscope.core.errors import ParamsError
+from maskscope.pipeline.config import (
     Params,
     load_params,
     params_schema,
@@ -16,7 +17,6 @@ from maskscope.config import (
     validate_params,
     write_params,
 )
-from maskscope.errors import ParamsError
 
 PRESETS = ROOT / "pipelines" / "presets"
 

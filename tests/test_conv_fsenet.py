@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from maskscope import framing
+from maskscope.core import framing
 from maskscope.models.conv_fsenet import (
     ConvFSENet,
     ConvFSENetConfig,
@@ -60,6 +60,20 @@ def test_dense_default_macs_match_the_published_count():
     assert count.gates == 0
     assert count.frontend == count.backend == 257 * 128
     assert count.mmac_per_second == pytest.approx(41.4, abs=0.05)
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["dense", "gated"])
+def test_macs_per_frame_equal_what_torch_counts_on_a_real_forward_pass(gated):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    config = ConvFSENetConfig(bottleneck=16, hidden=24, stacks=2, blocks_per_stack=2, gated=gated)
+    model = ConvFSENet(config).eval()
+    frames = 40
+    noisy = torch.randn(1, config.bins, frames, dtype=torch.complex64)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(noisy)
+    # the dense forward computes every channel, so a gated model costs its count at full usage
+    assert counter.get_total_flops() / 2 / frames == macs_per_frame(config, usage=1.0).total
 
 
 def test_gated_macs_at_quarter_usage_include_the_gate_cost():

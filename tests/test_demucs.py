@@ -412,6 +412,23 @@ def test_macs_match_a_hand_count():
     assert macs_per_sample(TINY, 0.5) == half
 
 
+@pytest.mark.parametrize(
+    "config",
+    [TINY, replace(TINY, causal=False), replace(TINY, gru="grouped")],
+    ids=["causal", "bidirectional", "grouped"],
+)
+@pytest.mark.parametrize("uf", [1.0, 0.5])
+def test_macs_per_sample_agree_with_what_torch_counts_on_a_real_forward_pass(config, uf):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = SlimDemucs(config).eval()
+    samples = 1 << 15
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.randn(1, samples), uf=uf)
+    # the strided convolutions run over a padded length, a few frames past the input
+    assert counter.get_total_flops() / 2 / samples == pytest.approx(macs_per_sample(config, uf), rel=2e-3)
+
+
 def test_macs_grow_with_uf_and_halving_cuts_two_to_four_times():
     config = SlimDemucsConfig()
     grid = [i / 64 for i in range(1, 65)]
@@ -445,8 +462,8 @@ def test_width_channel_masks_keep_each_layers_prefix():
 def test_dumped_router_masks_follow_the_channels_the_model_keeps_on():
     """`router_masks` (per STFT frame, what dump_masks stores) agrees with the masks the routed
     forward applies at every encoder level, for choices that vary and a short last segment."""
-    from maskscope.evaluation import router_masks
-    from maskscope.framing import HOP, frame_count
+    from maskscope.core.framing import HOP, frame_count
+    from maskscope.evaluation.scoring import router_masks
 
     config = SlimDemucsConfig(hidden=4, depth=3, segment=2048, dynamic=True)
     model = SlimDemucs(config)

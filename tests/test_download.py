@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskscope.download import (
+from maskscope.data.download import (
+    FIRST_SEEN,
     Archive,
     ChecksumError,
     DownloadError,
@@ -20,6 +21,7 @@ from maskscope.download import (
     download_corpus,
     fetch,
     load_table,
+    promote_checksums,
 )
 
 SIZE = 3_000_000
@@ -153,13 +155,19 @@ def test_a_checksum_is_recorded_on_first_download_and_enforced_after(served, arc
     data = (root / archive.name).read_bytes()
     url, _ = archive_server(root)
     table = unpublished_table(tmp_path / "archives.json", archive.name)
+    before = table.read_text()
     rows = download_corpus(table, "vbd", tmp_path / "dest", mirror=url)
     md5 = hashlib.md5(data).hexdigest()
-    assert rows == [{"corpus": "vbd", "name": archive.name, "size": len(data), "md5": md5}]
-    (recorded,) = load_table(table)["vbd"]
-    assert (recorded.md5, recorded.size, recorded.checksum) == (md5, len(data), "recorded")
+    assert rows == [{"corpus": "vbd", "name": archive.name, "size": len(data), "md5": md5, "checksum": FIRST_SEEN}]
+    assert table.read_text() == before  # the tracked table is an input: never rewritten by a download
     with open(tmp_path / "dest" / archive.name, "r+b") as handle:  # bit rot in the kept copy
         handle.write(b"\0\0\0")
+    first_seen = {row["name"]: row for row in rows}
+    with pytest.raises(ChecksumError, match="present but wrong"):
+        download_corpus(table, "vbd", tmp_path / "dest", mirror=url, first_seen=first_seen)
+    assert promote_checksums(rows, table) == [archive.name]
+    (recorded,) = load_table(table)["vbd"]
+    assert (recorded.md5, recorded.size, recorded.checksum) == (md5, len(data), "recorded")
     with pytest.raises(ChecksumError, match="present but wrong"):
         download_corpus(table, "vbd", tmp_path / "dest", mirror=url)
 

@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 from conftest import harmonic_speechlike
 
+from maskscope.models.checkpoint import load_model, save_model
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
-from maskscope.stages.train import load_model, save_model
 
 MASKSCOPE = str(Path(sys.executable).parent / "maskscope")
 
@@ -71,8 +71,8 @@ def test_unknown_model_says_how_to_get_one(tmp_path):
 
 
 def test_enhanced_audio_is_the_models_output(tmp_path):
-    from maskscope.enhance import enhance_files
-    from maskscope.evaluation import enhance as dense_enhance
+    from maskscope.evaluation.enhance import enhance_files
+    from maskscope.evaluation.scoring import enhance as dense_enhance
 
     path = write_model(tmp_path)
     speech = harmonic_speechlike(1.0)
@@ -97,3 +97,26 @@ def test_a_training_checkpoint_is_refused_with_a_clear_message(tmp_path):
         text=True,
     )
     assert result.returncode == 2 and "not a usable model file" in result.stderr and "Traceback" not in result.stderr
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_model_file_that_would_run_code_when_loaded_is_refused_unloaded(tmp_path):
+    marker = tmp_path / "code-ran"
+    hostile = tmp_path / "model.pt"
+    torch.save({"family": "conv_fsenet", "config": _RunsCodeWhenUnpickled(marker), "state": {}}, hostile)
+    sf.write(tmp_path / "a.wav", harmonic_speechlike(0.5), 16000)
+    result = subprocess.run(
+        [MASKSCOPE, "enhance", "a.wav", "--out", "out", "--model", str(hostile)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "not a usable model file" in result.stderr
+    assert not marker.exists()  # weights_only loading never called the object's code

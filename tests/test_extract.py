@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from maskscope.extract import ExtractionError, safe_extract
+from maskscope.data.extract import ExtractionError, safe_extract
 
 
 def make_zip(path: Path, entries: list[tuple[str, bytes]], symlink: str | None = None) -> Path:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskscope import framing
+from maskscope.core import framing
 
 
 @pytest.mark.parametrize("num_samples", [1, 255, 256, 257, 16000, 16000 * 3 + 101])

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from maskscope.grammar import (
+from maskscope.core.seeding import item_rng
+from maskscope.data.grammar import (
     MAX_WORDS,
     MIN_WORDS,
     make_sentence,
@@ -15,7 +16,6 @@ from maskscope.grammar import (
     spoken_word_count,
     vocabulary,
 )
-from maskscope.seeding import item_rng
 
 WORD = re.compile(r"[A-Za-z']+")
 

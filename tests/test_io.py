@@ -3,8 +3,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from maskscope.errors import MissingInputError
-from maskscope.io import atomic_output_dir, atomic_write_text, read_shards, write_shards
+from maskscope.core.errors import MissingInputError
+from maskscope.core.io import atomic_output_dir, atomic_write_text, read_shards, write_shards
 
 
 def test_atomic_dir_appears_only_when_complete(tmp_path):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import harmonic_speechlike
 
-from maskscope.framing import HOP, active_frames, frame_count
-from maskscope.labels import frame_labels, frame_snr_db, world_f0
+from maskscope.core.framing import HOP, active_frames, frame_count
+from maskscope.data.labels import frame_labels, frame_snr_db, world_f0
 
 
 @pytest.mark.parametrize("f0", [110.0, 220.0])

@@ -10,20 +10,23 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from maskscope.lineage import LineageError, trace
+from maskscope.pipeline.lineage import LineageError, trace
 
 LOCK = {
     "schema": "2.0",
     "stages": {
         "corpus": {
             "cmd": "c",
-            "deps": [{"path": "src/maskscope/corpus.py", "md5": "c0"}],
+            "deps": [{"path": "src/maskscope/data/embedded_corpus.py", "md5": "c0"}],
             "params": {"params.yaml": {"seed": 1, "corpus": {"source": "embedded"}}},
             "outs": [{"path": "data/corpus", "md5": "corpus.dir"}],
         },
         "mix": {
             "cmd": "m",
-            "deps": [{"path": "data/corpus", "md5": "corpus.dir"}, {"path": "src/maskscope/mixing.py", "md5": "c1"}],
+            "deps": [
+                {"path": "data/corpus", "md5": "corpus.dir"},
+                {"path": "src/maskscope/data/mixing.py", "md5": "c1"},
+            ],
             "outs": [{"path": "data/mix", "md5": "mix.dir"}],
         },
         "train@dyncp-25": {
@@ -80,7 +83,10 @@ def test_a_metric_key_is_traced_back_to_the_corpus(workspace):
     assert by_stage["mix"].run_id == runs["mix"] and by_stage["mix"].git_commit == "commit-mix"
     assert by_stage["train@dyncp-25"].run_id is None  # no run recorded those bytes: said, not invented
     assert by_stage["corpus"].params == {"seed": 1, "corpus": {"source": "embedded"}}
-    assert by_stage["mix"].inputs == {"data/corpus": "corpus.dir"} and "src/maskscope/mixing.py" in by_stage["mix"].code
+    assert (
+        by_stage["mix"].inputs == {"data/corpus": "corpus.dir"}
+        and "src/maskscope/data/mixing.py" in by_stage["mix"].code
+    )
 
 
 def test_a_path_and_a_run_id_start_the_same_chain(workspace):

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from maskscope.errors import MissingInputError
-from maskscope.masks import MaskLayout, mask_table, pack_gates, read_masks, unpack_masks, write_layout
+from maskscope.analysis.masks import MaskLayout, mask_table, pack_gates, read_masks, unpack_masks, write_layout
+from maskscope.core.errors import MissingInputError
 
 
 def random_gates(blocks: int, hidden: int, frames: int, seed: int) -> np.ndarray:

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from maskscope import metrics
+from maskscope.evaluation import metrics
 
 RATE = 16000
 SNRS_DB = (20.0, 10.0, 0.0)

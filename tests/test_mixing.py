@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import harmonic_speechlike
 
-from maskscope.framing import active_speech_power
-from maskscope.mixing import draw_mixture, mix_at_snr, noise_segment, pad_speech
+from maskscope.core.framing import active_speech_power
+from maskscope.data.mixing import draw_mixture, mix_at_snr, noise_segment, pad_speech
 
 
 @pytest.mark.parametrize("snr_db", [-5.0, 0.0, 15.0])

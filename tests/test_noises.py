@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
-from maskscope.noises import NOISE_CLASSES, synthesize_noise
+from maskscope.core.constants import SYNTHETIC_NOISE_CLASSES as NOISE_CLASSES
+from maskscope.data.noises import synthesize_noise
 
 SR = 16_000
 SECONDS = 6.0

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, copy_repo
 
-from maskscope.config import load_params, preset_params
+from maskscope.pipeline.code_deps import stage_code
+from maskscope.pipeline.config import load_params, preset_params
 from pipelines.compile import render_dvc_yaml
 from pipelines.stages import STAGES, Out, Stage, build_stages, fill
 
@@ -118,7 +119,7 @@ def test_every_dep_of_a_stage_is_a_source_file_or_another_stages_output():
 
 @pytest.mark.parametrize("stage", EVERY_STAGE, ids=lambda s: s.name)
 def test_stage_params_exist(stage):
-    from maskscope.config import params_slice
+    from maskscope.pipeline.config import params_slice
 
     for item in stage.instances():
         params_slice(preset_params(ROOT / "pipelines/presets", "smoke"), [fill(key, item) for key in stage.params])
@@ -153,7 +154,6 @@ def test_a_matrix_stage_becomes_a_dvc_matrix():
         deps={"mix": "data/mix"},
         outs={"model": Out("models/{variant}"), "metrics": Out("metrics/train/{variant}.json", "metrics")},
         params=("train", "variants.{variant}"),
-        code=("stages/mix.py",),
         matrix={"variant": ("dense", "dyncp-25")},
     )
     spec = dvc_stage(sweep)
@@ -166,42 +166,70 @@ def test_a_matrix_stage_becomes_a_dvc_matrix():
     assert fill("models/{variant}", {"variant": "dense"}) == "models/dense"
 
 
-# Modules that cannot change a stage's outputs: validation, tracking, the runner, error types.
-NOT_SHAPING_OUTPUTS = {"config.py", "tracking.py", "stages/__init__.py", "errors.py", "__init__.py"}
+def imports_of(relative: str) -> set[str]:
+    """What one module under src/maskscope imports from the package, by importing nothing: the names
+    in its source, resolved to files."""
+    import re
 
-
-def imported_modules(relative: str, package_root: Path) -> set[str]:
-    """Files under src/maskscope that `relative` imports, transitively (static imports only)."""
-    import ast
-
-    seen: set[str] = set()
-    pending = [relative]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        tree = ast.parse((package_root / current).read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("maskscope"):
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names if alias.name.startswith("maskscope")]
-            for name in names:
-                parts = name.split(".")[1:]
-                for candidate in ("/".join(parts) + ".py", "/".join([*parts, "__init__.py"])):
-                    if parts and (package_root / candidate).is_file():
-                        pending.append(candidate)
-    return seen
+    package_root = ROOT / "src" / "maskscope"
+    found = set()
+    for name in re.findall(r"(?:from|import) (maskscope(?:\.\w+)+)", (package_root / relative).read_text()):
+        parts = name.split(".")[1:]
+        for candidate in ("/".join(parts) + ".py", "/".join([*parts, "__init__.py"])):
+            if (package_root / candidate).is_file():
+                found.add(candidate)
+    return found
 
 
 @pytest.mark.parametrize("stage", EVERY_STAGE, ids=lambda s: s.name)
-def test_every_module_a_stage_runs_is_one_of_its_deps(stage):
-    package_root = ROOT / "src" / "maskscope"
-    needed = imported_modules(f"stages/{stage.name}.py", package_root) - NOT_SHAPING_OUTPUTS
-    missing = needed - set(stage.code)
-    assert not missing, f"{stage.name} runs {sorted(missing)} but pipelines/stages.py does not list them"
+def test_a_stage_depends_on_what_it_imports_and_on_what_those_import(stage):
+    code = set(stage_code(stage.name))
+    assert f"stages/{stage.name}.py" in code
+    for module in code - {path for path in code if path.endswith(".json")}:
+        shaping = {path for path in imports_of(module) if not path.startswith(("pipeline/", "core/errors"))}
+        shaping -= {
+            path
+            for path in shaping
+            if path.endswith("__init__.py") and "import" not in (ROOT / "src" / "maskscope" / path).read_text()
+        }
+        assert shaping <= code, f"{stage.name}: {module} imports {sorted(shaping - code)}, which it does not list"
+    assert not {path for path in code if path.startswith(("pipeline/runner", "pipeline/tracking", "pipeline/config"))}
+
+
+def test_the_report_depends_on_the_papers_numbers_it_reads():
+    assert "report/papers.json" in stage_code("report") and "data/lexicon.json" in stage_code("corpus")
+    assert "data/lexicon.json" not in stage_code("mix")
+
+
+def test_a_change_to_any_imported_module_changes_the_training_code_digest(tmp_path, monkeypatch):
+    from maskscope.pipeline import code_deps
+
+    shadow = tmp_path / "maskscope"
+    subprocess.run(["cp", "-r", str(ROOT / "src" / "maskscope"), str(shadow)], check=True)
+    monkeypatch.setattr(code_deps, "PACKAGE_ROOT", shadow)
+    code_deps.module_closure.cache_clear()
+    before = code_deps.code_digest("train")
+    framing = shadow / "core" / "framing.py"
+    framing.write_text(framing.read_text() + "\n# changed\n")
+    assert code_deps.code_digest("train") != before  # framing reaches training only through other modules
+    tracking = shadow / "pipeline" / "tracking.py"
+    changed = code_deps.code_digest("train")
+    tracking.write_text(tracking.read_text() + "\n# changed\n")
+    assert code_deps.code_digest("train") == changed  # tracking cannot change what a training computes
+    code_deps.module_closure.cache_clear()
+
+
+def test_no_stage_module_is_imported_outside_the_stage_runner():
+    import re
+
+    stage_import = re.compile(r"maskscope\.stages\.\w|from maskscope\.stages import|from maskscope import stages")
+    offenders = []
+    for folder in ("src", "tests", "benchmarks", "pipelines", "workflow"):
+        for path in (ROOT / folder).rglob("*"):
+            inside = path.parent.name == "stages" or path == Path(__file__)  # stage modules; this test's pattern
+            if path.suffix in (".py", ".smk") and not inside and stage_import.search(path.read_text()):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == ["src/maskscope/pipeline/runner.py"]
 
 
 def test_snakemake_refuses_config_overrides_the_stages_would_not_see():

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,12 +18,12 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
-from maskscope.config import gated_variants, load_params, preset_params, variants_of_kind
-from maskscope.framing import frame_count
-from maskscope.io import read_shards
-from maskscope.masks import read_masks
-from maskscope.splits import SPLITS
-from maskscope.tracking import dvc_md5
+from maskscope.analysis.masks import read_masks
+from maskscope.core.framing import frame_count
+from maskscope.core.io import read_shards
+from maskscope.data.splits import SPLITS
+from maskscope.pipeline.config import gated_variants, load_params, preset_params, variants_of_kind
+from maskscope.pipeline.tracking import dvc_md5
 
 pytestmark = pytest.mark.e2e
 
@@ -94,10 +95,13 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
 @pytest.fixture(scope="module")
 def smoke_repo(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    run(["maskscope", "preset", "smoke"], repo)
+    # The README's own command, on the clone; the clone shares the installed environment of this run.
+    (repo / ".venv").symlink_to(Path(sys.prefix))
+    with open(repo / ".git" / "info" / "exclude", "a") as exclude:
+        exclude.write(".venv\n")
     started = time.perf_counter()
-    result = run(["maskscope", "repro", "--tool", "dvc"], repo)
-    print(f"smoke dvc repro: {time.perf_counter() - started:.1f} s")
+    result = run(["make", "repro", "PRESET=smoke"], repo)
+    print(f"smoke make repro: {time.perf_counter() - started:.1f} s")
     repo.joinpath("repro.log").write_text(result.stdout + result.stderr)
     return repo
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskscope.baselines import timed
-from maskscope.probes import TASKS, ExportedProbe
-from maskscope.stages.probes import best_within_budget, cost_budgets, measured_us_per_frame
+from maskscope.analysis.baselines import timed
+from maskscope.analysis.costs import best_within_budget, cost_budgets, measured_us_per_frame
+from maskscope.analysis.probes import TASKS, ExportedProbe
 
 VAD = next(task for task in TASKS if task.name == "vad")
 

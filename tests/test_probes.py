@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from maskscope.errors import MissingInputError
-from maskscope.probes import (
+from maskscope.analysis.probes import (
     ABSENT_CLASS_LOGIT,
     TASKS,
     causal_mean,
@@ -28,6 +27,7 @@ from maskscope.probes import (
     task_rows,
     task_target,
 )
+from maskscope.core.errors import MissingInputError
 
 FRAMES, BITS = 3000, 60
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from maskscope.masks import MaskLayout, MaskSet
-from maskscope.report import paper_comparison, standard_figures, write_report
+from maskscope.analysis.masks import MaskLayout, MaskSet
+from maskscope.report.figures import standard_figures
+from maskscope.report.papers import paper_comparison
+from maskscope.report.render import write_report
 
 CHROMIUM = shutil.which("chromium") or "chromium"  # Debian's package, installed by `make install`
 TASKS = ("vad", "noise", "f0", "snr")

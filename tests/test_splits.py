@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from maskscope.splits import assign_splits
+from maskscope.data.splits import assign_splits
 
 SYNTHETIC = {f"voice-{i}": f"voice-{i}" for i in range(24)}
 REAL = ["asterisk-fr", "asterisk-it", "asterisk-ru"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskscope import framing
+from maskscope.core import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig, macs_per_frame
 from maskscope.models.streaming import StreamingFSENet
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from maskscope.errors import MissingInputError
-from maskscope.tracking import (
+from maskscope.core.errors import MissingInputError
+from maskscope.pipeline.tracking import (
     PARENT_RUN_ENV,
     dvc_md5,
     end_parent_run,
@@ -92,8 +93,8 @@ def test_default_store_is_sqlite_in_the_repo(monkeypatch):
 
 def test_stage_runner_tracks_via_cli(tmp_path, monkeypatch):
     """The child run of a real stage invocation records its params slice."""
-    from maskscope.config import Params, write_params
-    from maskscope.stages import run_stage
+    from maskscope.pipeline.config import Params, write_params
+    from maskscope.pipeline.runner import run_stage
 
     monkeypatch.chdir(tmp_path)
     write_params(Params(), tmp_path / "params.yaml")
@@ -110,3 +111,24 @@ def test_stage_runner_tracks_via_cli(tmp_path, monkeypatch):
         "labels.f0_ceil_hz": "500.0",
     }
     assert not (tmp_path / "labels").exists()
+
+
+def test_a_run_is_dirty_for_changed_code_or_params_but_not_for_the_pipelines_own_outputs(tmp_path):
+    from maskscope.pipeline.tracking import git_state
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for relative in ("src/stage.py", "params.yaml", "metrics/probes.json", "plots/train/dense.csv", "dvc.lock"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("committed\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-qm", "c"], cwd=tmp_path, check=True, env=env)
+    for output in ("metrics/probes.json", "plots/train/dense.csv", "dvc.lock"):  # what every run rewrites
+        (tmp_path / output).write_text("measured again\n")
+    assert git_state(tmp_path)["git.dirty"] == "false"
+    (tmp_path / "params.yaml").write_text("seed: 2\n")
+    assert git_state(tmp_path)["git.dirty"] == "true"
+    subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=tmp_path, check=True)
+    (tmp_path / "src" / "new.py").write_text("x = 1\n")  # untracked code counts
+    assert git_state(tmp_path)["git.dirty"] == "true"

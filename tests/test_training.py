@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import harmonic_speechlike
 
-from maskscope import framing
+from maskscope.core import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
 from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, speech_segments
-from maskscope.training import (
+from maskscope.training.loop import (
     TrainSettings,
     Utterance,
     compressed,
@@ -107,7 +107,7 @@ def test_gumbel_training_runs(tmp_path):
 
 
 def test_learning_rate_decays_from_base_to_a_tenth():
-    from maskscope.training import learning_rate_at
+    from maskscope.training.loop import learning_rate_at
 
     run = settings(5)
     rates = [learning_rate_at(epoch, run) for epoch in range(1, 6)]
@@ -193,8 +193,8 @@ def test_a_routed_run_resumes_to_the_same_weights(tmp_path):
 
 def slimming_stage_view(stage_name: str, params):
     """What a slimming training stage is handed: only the params keys the registry declares for it."""
-    from maskscope.config import params_slice
-    from maskscope.stages import ParamsView
+    from maskscope.pipeline.config import params_slice
+    from maskscope.pipeline.runner import ParamsView
     from pipelines.stages import build_stages, fill
 
     stage = next(s for s in build_stages(params.variants) if s.name == stage_name)
@@ -205,8 +205,8 @@ def slimming_stage_view(stage_name: str, params):
 def test_the_slimmable_base_reads_no_router_key_and_a_router_key_leaves_it_alone():
     from conftest import ROOT
 
-    from maskscope.config import preset_params
-    from maskscope.stages.train import build_variant
+    from maskscope.pipeline.config import preset_params
+    from maskscope.training.variants import build_variant
 
     params = preset_params(ROOT / "pipelines/presets", "smoke")
     router_keys = {"gumbel_temperature": 0.5, "segment_samples": params.slimming.segment_samples * 2}
@@ -222,9 +222,10 @@ def test_the_slimmable_base_reads_no_router_key_and_a_router_key_leaves_it_alone
 def test_a_router_on_a_base_of_another_shape_is_refused_with_the_fix(tmp_path):
     from conftest import ROOT
 
-    from maskscope.config import preset_params
-    from maskscope.errors import ParamsError
-    from maskscope.stages.train import MODEL_FILE, build_variant, save_model
+    from maskscope.core.errors import ParamsError
+    from maskscope.models.checkpoint import MODEL_FILE, save_model
+    from maskscope.pipeline.config import preset_params
+    from maskscope.training.variants import build_variant
 
     params = preset_params(ROOT / "pipelines/presets", "smoke")
     other = SlimDemucs(SlimDemucsConfig(hidden=params.slimming.hidden * 2, depth=params.slimming.depth))

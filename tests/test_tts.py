@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from maskscope.audio import SAMPLE_RATE
-from maskscope.errors import AudioError, ToolMissingError
-from maskscope.tts import (
+from maskscope.core.audio import SAMPLE_RATE
+from maskscope.core.errors import AudioError, ToolMissingError
+from maskscope.data.tts import (
     ENGINES,
     MAX_EDGE_SILENCE,
     MAX_PEAK,

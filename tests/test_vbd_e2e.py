@@ -21,8 +21,8 @@ import yaml
 from conftest import copy_repo, harmonic_speechlike
 from test_pipeline_e2e import run
 
-from maskscope.audio import decode_audio, quantize_pcm16, resample
-from maskscope.io import read_shards
+from maskscope.core.audio import decode_audio, quantize_pcm16, resample
+from maskscope.core.io import read_shards
 
 pytestmark = pytest.mark.e2e
 

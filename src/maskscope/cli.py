@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from maskscope.errors import MaskscopeError
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.errors import MaskscopeError
 
 app = typer.Typer(
     add_completion=False,
@@ -23,11 +26,18 @@ params_app = typer.Typer(no_args_is_help=True, help="Inspect and validate params
 app.add_typer(params_app, name="params")
 
 PARAMS = Path("params.yaml")
+
+
+class Tool(StrEnum):
+    dvc = "dvc"
+    snakemake = "snakemake"
+
+
 PRESETS = Path("pipelines/presets")
 ARCHIVE_TABLE = Path("pipelines/archives.json")
 
 
-@app.command()
+@app.command(hidden=True)
 def stage(
     name: Annotated[str, typer.Argument(help="stage name from pipelines/stages.py")],
     params: Annotated[Path, typer.Option(help="params file")] = PARAMS,
@@ -37,8 +47,8 @@ def stage(
     workers: Annotated[int, typer.Option(min=1, help="parallel processes")] = 1,
     item: Annotated[list[str] | None, typer.Option(help="NAME=VALUE of a sweep (matrix) instance")] = None,
 ) -> None:
-    """Run one pipeline stage (what dvc.yaml and the Snakefile call)."""
-    from maskscope.stages import parse_pairs, run_stage
+    """Run one pipeline stage (what dvc.yaml and the Snakefile call; not meant to be typed)."""
+    from maskscope.pipeline.runner import parse_pairs, run_stage
 
     run_stage(
         name,
@@ -57,22 +67,26 @@ def preset(
     presets_dir: Annotated[Path, typer.Option(help="where presets live")] = PRESETS,
     params: Annotated[Path, typer.Option(help="params file to write")] = PARAMS,
 ) -> None:
-    """Rewrite params.yaml as the embedded default with the named preset applied."""
-    from maskscope.config import preset_params, write_params
-
-    values = preset_params(presets_dir, name)
-    write_params(values, params)
+    """Rewrite params.yaml as the embedded default with the named preset applied (and dvc.yaml after it)."""
+    apply_preset(name, presets_dir, params)
     typer.echo(f"{params}: preset '{name}' applied")
-    # The DAG follows the preset's variants: regenerate dvc.yaml when this is the checkout's params file.
+
+
+def apply_preset(name: str, presets_dir: Path, params: Path) -> None:
+    """Write the preset's params; when they are the checkout's params.yaml, regenerate dvc.yaml too,
+    since the DAG follows the preset's variants."""
+    from maskscope.pipeline.config import preset_params, write_params
+
+    write_params(preset_params(presets_dir, name), params)
     root = params.resolve().parent
     if (root / "pipelines" / "compile.py").is_file() and params.name == "params.yaml":
-        subprocess.run([sys.executable, "-m", "pipelines.compile"], cwd=root, check=True)
+        subprocess.run([sys.executable, "-m", "pipelines.compile"], cwd=root, check=True, stdout=subprocess.DEVNULL)
 
 
 @params_app.command("check")
 def params_check(path: Annotated[Path, typer.Argument()] = PARAMS) -> None:
     """Validate a params file; exit non-zero naming each bad key."""
-    from maskscope.config import load_params
+    from maskscope.pipeline.config import load_params
 
     load_params(path)
     typer.echo(f"{path}: valid")
@@ -81,7 +95,7 @@ def params_check(path: Annotated[Path, typer.Argument()] = PARAMS) -> None:
 @params_app.command("defaults")
 def params_defaults() -> None:
     """Print the embedded default params.yaml."""
-    from maskscope.config import Params, render_params
+    from maskscope.pipeline.config import Params, render_params
 
     typer.echo(render_params(Params()), nl=False)
 
@@ -89,15 +103,15 @@ def params_defaults() -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def repro(
     context: typer.Context,
-    tool: Annotated[str, typer.Option(help="dvc or snakemake")] = "dvc",
+    tool: Annotated[Tool, typer.Option(help="the workflow tool that runs the DAG")] = Tool.dvc,
     preset_name: Annotated[str | None, typer.Option("--preset", help="apply this preset first")] = None,
 ) -> None:
     """Run the pipeline as one MLflow parent run: `dvc repro` or `snakemake` (extra args pass through)."""
-    from maskscope.config import load_params, preset_params, write_params
-    from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
+    from maskscope.pipeline.config import load_params
+    from maskscope.pipeline.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
 
     if preset_name:
-        write_params(preset_params(PRESETS, preset_name), PARAMS)
+        apply_preset(preset_name, PRESETS, PARAMS)
     params = load_params(PARAMS)  # fail before any work
     commands = {
         "dvc": ["dvc", "repro"],
@@ -111,16 +125,18 @@ def repro(
         "dvc": ["snakemake", "--touch", "--cores", "1", "--quiet"],
         "snakemake": ["dvc", "commit", "--force", "--quiet"],
     }
-    if tool not in commands:
-        raise MaskscopeError(f"--tool must be one of {', '.join(commands)}, got '{tool}'")
-    run_id = start_parent_run(tool, params.preset)
+    run_id = start_parent_run(tool.value, params.preset)
     env = dict(os.environ)
     if run_id:
         env[PARENT_RUN_ENV] = run_id
-    completed = subprocess.run([*commands[tool], *context.args], env=env, check=False)
+    if shutil.which(commands[tool.value][0]) is None:
+        end_parent_run(run_id, False)
+        raise MaskscopeError(f"'{commands[tool.value][0]}' is not on PATH: run `make install` and use .venv/bin")
+    completed = subprocess.run([*commands[tool.value], *context.args], env=env, check=False)
     whole_dag = not [arg for arg in context.args if not arg.startswith("-")]
+    whole_dag &= not {"-n", "--dry", "--dry-run", "--dryrun"} & set(context.args)  # a dry run changed nothing
     if completed.returncode == 0 and whole_dag:
-        completed = subprocess.run(sync_commands[tool], env=env, check=False, stdout=subprocess.DEVNULL)
+        completed = subprocess.run(sync_commands[tool.value], env=env, check=False, stdout=subprocess.DEVNULL)
     end_parent_run(run_id, completed.returncode == 0)
     raise typer.Exit(completed.returncode)
 
@@ -131,10 +147,10 @@ def enhance(
     out: Annotated[Path, typer.Option("--out", help="directory for the enhanced 16 kHz WAVs")],
     model: Annotated[
         str, typer.Option(help="variant name (e.g. dense, dyncp-50, slim-dyn-25) or a model.pt path")
-    ] = "dyncp-25",
+    ] = FOCUS_VARIANT,
 ) -> None:
     """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS whole-file."""
-    from maskscope.enhance import enhance_files, resolve_model
+    from maskscope.evaluation.enhance import enhance_files, resolve_model
 
     report = enhance_files(inputs, out, resolve_model(model))
     for path in report.written:
@@ -154,10 +170,28 @@ def download(
     retries: Annotated[int, typer.Option(min=1, help="tries per archive on transient failures")] = 5,
 ) -> None:
     """Download a real corpus's archives: resumable, retried, size- and MD5-verified."""
-    from maskscope.download import download_corpus
+    from maskscope.data.download import download_corpus
 
     for row in download_corpus(table, corpus, dest, mirror=mirror, retries=retries):
         typer.echo(f"{row['name']}: {row['size']} bytes, md5 {row['md5']}")
+
+
+@app.command("download-promote")
+def download_promote(
+    manifest: Annotated[Path, typer.Argument(help="the download stage's manifest")] = Path(
+        "data/archives/manifest.json"
+    ),
+    table: Annotated[Path, typer.Option(help="archive table to write the checksums into")] = ARCHIVE_TABLE,
+) -> None:
+    """Copy the checksums first seen by the download stage (none published) into the archive table."""
+    import json
+
+    from maskscope.data.download import promote_checksums
+
+    if not manifest.is_file():
+        raise MaskscopeError(f"{manifest}: no download manifest; run the download stage first (dvc repro download)")
+    promoted = promote_checksums(json.loads(manifest.read_text())["archives"], table)
+    typer.echo(f"{table}: " + (f"recorded {', '.join(promoted)}; commit it" if promoted else "nothing to promote"))
 
 
 @app.command()
@@ -168,7 +202,7 @@ def lineage(
     """Trace a result back through the stages, data, params, git commits and MLflow runs that made it."""
     import json
 
-    from maskscope.lineage import render, trace
+    from maskscope.pipeline.lineage import render, trace
 
     result = trace(target)
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
@@ -177,7 +211,7 @@ def lineage(
 @app.command()
 def ui(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000) -> None:
     """Serve the MLflow UI of this repository's runs on 127.0.0.1."""
-    from maskscope.tracking import tracking_uri
+    from maskscope.pipeline.tracking import tracking_uri
 
     os.execvp(
         "mlflow",

@@ -11,9 +11,9 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from snakemake.utils import validate
 
-from maskscope.config import params_slice, validate_params
-from maskscope.errors import ParamsError
-from maskscope.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
+from maskscope.pipeline.config import params_slice, validate_params
+from maskscope.core.errors import ParamsError
+from maskscope.pipeline.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
 
 # The stages read params.yaml, as DVC runs them: a --config / --configfile override would change the
 # plan but not what the stages compute, so it is refused rather than silently ignored. Compared before

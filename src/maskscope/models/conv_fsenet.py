@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from maskscope import framing
+from maskscope.core import framing
 
 GATE_BIAS_INIT = 2.0  # positive logit bias: training starts with gates mostly open
 _MAGNITUDE_FLOOR = 1e-8  # keeps d/dx x**0.3 finite at silent bins

@@ -17,7 +17,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from maskscope import framing
+from maskscope.core import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig, macs_per_frame
 
 _MAGNITUDE_FLOOR = np.float32(1e-8)  # same floor as ConvFSENet.features

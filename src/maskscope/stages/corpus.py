@@ -8,11 +8,11 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
-from maskscope.corpus import real_rows, real_speaker, synthesise, synthetic_jobs
-from maskscope.corpus_rows import CORPUS_SCHEMA
-from maskscope.io import atomic_output_dir, write_parquet, write_shards
-from maskscope.real_corpora import vbd_clean_rows
-from maskscope.stages import StageContext
+from maskscope.core.io import atomic_output_dir, write_parquet, write_shards
+from maskscope.data.embedded_corpus import real_rows, real_speaker, synthesise, synthetic_jobs
+from maskscope.data.utterances import CORPUS_SCHEMA
+from maskscope.data.voicebank_demand import vbd_clean_rows
+from maskscope.pipeline.runner import StageContext
 
 log = logging.getLogger(__name__)
 SHARD_SIZE = 256

@@ -17,15 +17,15 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from maskscope.errors import ParamsError
-from maskscope.evaluation import enhance
-from maskscope.io import atomic_output_dir, write_parquet
-from maskscope.masks import MaskLayout, mask_table, write_layout
+from maskscope.analysis.masks import MaskLayout, mask_table, write_layout
+from maskscope.core.errors import ParamsError
+from maskscope.core.io import atomic_output_dir, write_parquet
+from maskscope.evaluation.scoring import enhance
+from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.conv_fsenet import ConvFSENet
 from maskscope.models.demucs import SlimDemucs
-from maskscope.stages import StageContext
-from maskscope.stages.train import MODEL_FILE, load_model
-from maskscope.training import load_split
+from maskscope.pipeline.runner import StageContext
+from maskscope.training.loop import load_split
 
 MASK_SHARD_UTTERANCES = 64
 

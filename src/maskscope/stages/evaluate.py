@@ -1,107 +1,27 @@
-"""Stage `evaluate`: noisy input and every variant on the test split — quality, usage, MACs.
-
-Costs are MACs per input sample for every system (Conv-FSENet's per-frame count / HOP), so both
-families share the Pareto plot. A slimmable DEMUCS is scored at each of its widths
-(`slim-static@1/4`); a routed one reports its average UF and its MACs including the router.
-Savings and PESQ drops are relative to the full-cost model of the same family.
-"""
+"""Stage `evaluate`: noisy input and every variant on the test split — quality, usage, MACs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from maskscope.audio import SAMPLE_RATE
-from maskscope.errors import ParamsError
-from maskscope.evaluation import Enhanced, enhance, mean_scores, score
-from maskscope.framing import HOP
-from maskscope.io import atomic_output_dir, write_parquet
-from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
-from maskscope.models.demucs import SlimDemucs, macs_per_sample, routed_macs_per_sample, router_macs_per_sample
-from maskscope.stages import StageContext
-from maskscope.stages.train import MODEL_FILE, load_model
-from maskscope.training import Utterance, load_split
+from maskscope.core.errors import ParamsError
+from maskscope.core.io import atomic_output_dir, write_parquet
+from maskscope.evaluation.scoring import score
+from maskscope.evaluation.systems import System, system_metrics, systems_of
+from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.pipeline.runner import StageContext
+from maskscope.training.loop import load_split
 
 
 def model_deps(deps: dict[str, Path]) -> dict[str, Path]:
     """variant name -> model directory, from the `model-<variant>` inputs."""
     return {name.removeprefix("model-"): path for name, path in deps.items() if name.startswith("model-")}
-
-
-def uf_label(uf: float) -> str:
-    """A width as the paper writes it: 1/8, 1/4, 1/2, 1."""
-    return str(Fraction(uf).limit_denominator(64))
-
-
-@dataclass
-class System:
-    """One scored system: a model at one operating point, and what it spent."""
-
-    family: str  # the full-cost system of its family, the reference of mac_saving and pesq_drop_relative
-    outputs: list[Enhanced]
-    macs_per_sample: float
-    extra: dict[str, Any]
-
-
-def fsenet_system(model: ConvFSENet, outputs: list[Enhanced]) -> System:
-    usage = None
-    if model.config.gated:
-        open_per_block = sum(output.gates.sum(axis=(1, 2)) for output in outputs)
-        frames = sum(output.gates.shape[2] for output in outputs) * model.config.hidden
-        usage = (open_per_block / frames).tolist()
-    spent = macs_per_frame(model.config, usage).total
-    extra = {
-        "macs_per_frame": round(spent, 1),
-        "gate_usage": None if usage is None else round(float(np.mean(usage)), 4),
-        "gate_usage_per_block": None if usage is None else [round(u, 4) for u in usage],
-    }
-    return System("dense", outputs, spent / HOP, extra)
-
-
-def routed_system(model: SlimDemucs, outputs: list[Enhanced]) -> System:
-    """A routed DEMUCS's cost and width statistics, each segment weighted by the samples it holds
-    (an utterance's last segment is usually short)."""
-    config = model.config
-    share = np.zeros(len(config.widths))
-    for output in outputs:
-        samples = np.full(output.choices.size, float(config.segment))
-        samples[-1] = output.audio.size - config.segment * (output.choices.size - 1)
-        share += np.bincount(output.choices, weights=samples, minlength=len(config.widths))
-    share /= share.sum()
-    extra = {
-        "average_uf": round(float(share @ np.asarray(config.widths)), 4),
-        "uf_share": {uf_label(uf): round(float(part), 4) for uf, part in zip(config.widths, share, strict=True)},
-        "router_macs_per_sample": round(router_macs_per_sample(config), 2),
-    }
-    return System(SLIM_REFERENCE, outputs, routed_macs_per_sample(config, share.tolist()), extra)
-
-
-SLIM_REFERENCE = "slim-static@1"
-
-
-def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utterance]) -> dict[str, System]:
-    """The operating points of one variant: a slimmable DEMUCS at each width, any other model once."""
-
-    def run_all(uf: float | None = None, label: str = variant) -> list[Enhanced]:
-        return [enhance(model, u.noisy, uf) for u in tqdm(test, desc=f"evaluate: {label}", disable=None)]
-
-    if isinstance(model, ConvFSENet):
-        return {variant: fsenet_system(model, run_all())}
-    if model.config.dynamic:
-        return {variant: routed_system(model, run_all())}
-    systems = {}
-    for uf in model.config.widths:
-        name = f"{variant}@{uf_label(uf)}"
-        systems[name] = System(SLIM_REFERENCE, run_all(uf, name), macs_per_sample(model.config, uf), {"uf": uf})
-    return systems
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -128,18 +48,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
     with get_context("spawn").Pool(ctx.workers) as pool:
         rows = list(tqdm(pool.imap(score, jobs, chunksize=4), total=len(jobs), desc="evaluate: scores", disable=None))
     per_system = {system: rows[k * len(test) : (k + 1) * len(test)] for k, system in enumerate(estimates)}
-    metrics: dict[str, Any] = {"noisy": {**mean_scores(per_system["noisy"]), "utterances": len(test)}}
-    for name, system in systems.items():
-        entry = {**mean_scores(per_system[name]), **system.extra}
-        entry["macs_per_sample"] = round(system.macs_per_sample, 2)
-        entry["mmac_per_second"] = round(system.macs_per_sample * SAMPLE_RATE / 1e6, 3)
-        reference = systems.get(system.family)
-        if reference is not None:
-            entry["mac_saving"] = round(1.0 - system.macs_per_sample / reference.macs_per_sample, 4)
-            reference_pesq = mean_scores(per_system[system.family])["pesq"]
-            entry["pesq_drop_relative"] = round((reference_pesq - entry["pesq"]) / reference_pesq, 4)
-        entry["pesq_gain_over_noisy"] = round(entry["pesq"] - metrics["noisy"]["pesq"], 4)
-        metrics[name] = entry
     table_rows = [
         {"system": system, "utt_id": test[i].utt_id, **{k: float(v) for k, v in row.items()}}
         for system, system_rows in per_system.items()
@@ -147,4 +55,4 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ]
     with atomic_output_dir(outs["scores"]) as tmp:
         write_parquet(pa.Table.from_pylist(table_rows), tmp / "scores.parquet")
-    return metrics
+    return system_metrics(systems, per_system, len(test))

@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from maskscope.audio import decode_audio
-from maskscope.io import atomic_output_dir, read_shards, write_parquet
-from maskscope.labels import frame_labels
-from maskscope.splits import SPLITS
-from maskscope.stages import StageContext
+from maskscope.core.audio import decode_audio
+from maskscope.core.io import atomic_output_dir, read_shards, write_parquet
+from maskscope.data.labels import frame_labels
+from maskscope.data.splits import SPLITS
+from maskscope.pipeline.runner import StageContext
 
 LABEL_SCHEMA = pa.schema(
     [

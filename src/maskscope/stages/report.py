@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from maskscope.io import atomic_output_dir
-from maskscope.masks import read_masks
-from maskscope.report import paper_comparison, standard_figures, write_report
-from maskscope.stages import StageContext
-
-FOCUS = "dyncp-25"  # the variant the papers' headline numbers are about
+from maskscope.analysis.masks import read_masks
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.io import atomic_output_dir
+from maskscope.pipeline.runner import StageContext
+from maskscope.report.figures import standard_figures
+from maskscope.report.papers import paper_comparison
+from maskscope.report.render import write_report
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -18,7 +19,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     evaluation = json.loads(deps["evaluation"].read_text())
     probes = json.loads(deps["probes"].read_text())
     analysis = json.loads((deps["analysis"] / "analysis.json").read_text())
-    figures = standard_figures(evaluation, probes, analysis, read_masks(deps["masks"]), FOCUS)
+    figures = standard_figures(evaluation, probes, analysis, read_masks(deps["masks"]), FOCUS_VARIANT)
     quality = [
         {
             "system": name,

@@ -3,6 +3,15 @@ segment, fine-tuned from the slimmable model of `train_slim`."""
 
 from __future__ import annotations
 
-from maskscope.stages.train import run
+from typing import Any
 
-__all__ = ["run"]
+import torch
+
+from maskscope.pipeline.code_deps import code_digest
+from maskscope.pipeline.runner import StageContext
+from maskscope.training.variants import train_variant
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    torch.set_num_threads(ctx.workers)
+    return train_variant(ctx.params, ctx.items["variant"], ctx.deps, ctx.outs, code_digest(ctx.stage), ctx.log_step)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from maskscope.stages import StageContext
-from maskscope.stages.train import train_variant
+import torch
+
+from maskscope.pipeline.code_deps import code_digest
+from maskscope.pipeline.runner import StageContext
+from maskscope.training.variants import train_variant
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    return train_variant(ctx, "slim-static")
+    torch.set_num_threads(ctx.workers)
+    return train_variant(ctx.params, "slim-static", ctx.deps, ctx.outs, code_digest(ctx.stage), ctx.log_step)

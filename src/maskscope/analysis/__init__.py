@@ -1,0 +1,1 @@
+"""What the masks know: mask dumps as data, linear probes, dedicated baselines, probe costs."""

@@ -1,0 +1,1 @@
+"""Foundations every stage shares: audio I/O, STFT framing, atomic outputs, seeding, errors, external tools."""

@@ -1,0 +1,21 @@
+"""Facts several parts of the pipeline share, each defined once here, free of heavy imports (the
+params model reads them to validate and to give its defaults)."""
+
+# Every signal of the pipeline is mono at this rate.
+SAMPLE_RATE = 16_000
+# Samples per feature frame of the slimmable DEMUCS's router.
+ROUTER_FRAME = 256
+# Loudest sample any stored signal may reach (utterances, noises, mixtures), leaving FLAC headroom.
+PEAK_LIMIT = 0.99
+# A frame or block is active speech when within this many dB of the signal's loudest one.
+ACTIVE_LEVEL_DB = -35.0
+# The synthetic noise classes the embedded corpus can make.
+SYNTHETIC_NOISE_CLASSES = ("white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain")
+# DEMAND's environments, the noise classes of the real-noise presets.
+DEMAND_ENVIRONMENTS = (
+    *("DKITCHEN", "DLIVING", "DWASHING", "NFIELD", "NPARK", "NRIVER", "OHALLWAY", "OMEETING", "OOFFICE"),
+    *("PCAFETER", "PRESTO", "PSTATION", "SCAFE", "SPSQUARE", "STRAFFIC", "TBUS", "TCAR", "TMETRO"),
+)
+# The DynCP variant the papers' headline numbers are about (Φ = 0.25): the report's focus and the
+# model `maskscope enhance` uses unless told otherwise.
+FOCUS_VARIANT = "dyncp-25"

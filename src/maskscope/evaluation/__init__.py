@@ -1,0 +1,1 @@
+"""Scoring enhanced speech and its cost, and enhancing files with a trained model."""

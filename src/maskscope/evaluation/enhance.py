@@ -1,0 +1,102 @@
+"""Enhance audio files with a trained model through the streaming sparse path."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from maskscope.core.audio import SAMPLE_RATE, resample
+from maskscope.core.errors import AudioError, MaskscopeError
+from maskscope.core.io import atomic_output_file
+from maskscope.models.checkpoint import MODEL_FILE, load_model
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path("models")
+
+
+def resolve_model(name_or_path: str, models_dir: Path = MODELS_DIR) -> Path:
+    """A checkpoint path as given, or the model of a variant trained by the last `make repro`."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = models_dir / name_or_path / MODEL_FILE
+    if candidate.is_file():
+        return candidate
+    available = sorted(p.parent.name for p in models_dir.glob(f"*/{MODEL_FILE}")) if models_dir.is_dir() else []
+    raise MaskscopeError(
+        f"model '{name_or_path}' is neither a checkpoint file nor a trained variant in {models_dir}/ "
+        f"(available: {', '.join(available) or 'none'}); run `make repro` to train the variants"
+    )
+
+
+def read_any_audio(path: Path) -> np.ndarray:
+    """Any mono or multi-channel WAV/FLAC at any rate -> 16 kHz mono float32, saying what changed."""
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as error:
+        raise AudioError(f"{path}: cannot be read as audio ({error})") from error
+    if audio.size == 0:
+        raise AudioError(f"{path}: holds no samples (empty audio)")
+    if not np.all(np.isfinite(audio)):
+        raise AudioError(f"{path}: contains NaN or infinite samples")
+    if audio.shape[1] > 1:
+        log.info("%s: %d channels, downmixed to mono", path, audio.shape[1])
+    mono = audio.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        log.info("%s: resampled from %d Hz to %d Hz", path, rate, SAMPLE_RATE)
+        mono = resample(mono, rate, SAMPLE_RATE)
+    return mono.astype(np.float32)
+
+
+@dataclass
+class EnhanceReport:
+    written: list[Path]
+    failed: list[tuple[Path, str]]
+
+
+def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> EnhanceReport:
+    """Enhance each file into `out_dir` (16 kHz WAV, same stem); a bad file is reported and skipped.
+
+    A Conv-FSENet runs through the streaming sparse path; a DEMUCS (slimmable or routed) runs over
+    the whole file at once, routed if it has a router and at full width otherwise."""
+    from maskscope.evaluation.scoring import enhance
+    from maskscope.models.demucs import SlimDemucs
+    from maskscope.models.streaming import StreamingFSENet
+
+    try:
+        model, _ = load_model(model_path)
+        streaming = None if isinstance(model, SlimDemucs) else StreamingFSENet.from_model(model)
+    except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as error:
+        raise MaskscopeError(
+            f"{model_path}: is not a usable model file ({type(error).__name__}: {error}); pass a "
+            "models/VARIANT/model.pt written by a training stage (streaming needs a causal model)"
+        ) from None
+    stems = [path.stem for path in inputs]
+    clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if clashes:
+        raise MaskscopeError(f"several inputs would be written to the same output name: {', '.join(clashes)}.wav")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = EnhanceReport([], [])
+    for path in inputs:
+        try:
+            audio = read_any_audio(path)
+        except AudioError as error:
+            log.error("%s", error)
+            report.failed.append((path, str(error)))
+            continue
+        if streaming is None:
+            enhanced = enhance(model, audio).audio
+        else:
+            streaming.reset()
+            enhanced = streaming.enhance(audio)
+        target = out_dir / f"{path.stem}.wav"
+        with atomic_output_file(target) as tmp:
+            sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        report.written.append(target)
+    return report

@@ -1,0 +1,1 @@
+"""Running the DAG: params config, the stage runner, MLflow tracking and lineage."""

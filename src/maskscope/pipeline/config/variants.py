@@ -1,0 +1,86 @@
+"""The `variants` section: which models are trained and compared, and the rules their names follow."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.errors import ParamsError
+from maskscope.pipeline.config.section import Section
+
+VARIANT_KINDS = ("dense", "dyncp", "static", "slim-static", "slim-dyn")
+# A variant of these kinds starts from the trained model of the base variant with this fixed name.
+BASE_OF_KIND = {"dyncp": "dense", "static": "dense", "slim-dyn": "slim-static"}
+
+
+class VariantParams(Section):
+    kind: Literal["dense", "dyncp", "static", "slim-static", "slim-dyn"] = Field(
+        description="Conv-FSENet: no gates, DynCP gates, or a fixed smaller H; DEMUCS: slimmable, or routed"
+    )
+    target_usage: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H; slim-dyn: the UF of its MAC budget",
+    )
+
+
+# Names carry no dots: DVC reads `variants.<name>` as a dotted path of keys.
+DEFAULT_VARIANTS = {
+    "dense": VariantParams(kind="dense"),
+    "dyncp-25": VariantParams(kind="dyncp", target_usage=0.25),
+    "dyncp-50": VariantParams(kind="dyncp", target_usage=0.5),
+    "dyncp-75": VariantParams(kind="dyncp", target_usage=0.75),
+    "static-25": VariantParams(kind="static", target_usage=0.25),
+}
+VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def variants_of_kind(variants: dict[str, VariantParams], *kinds: str) -> tuple[str, ...]:
+    """Names of the variants of the given kinds, in params order."""
+    return tuple(name for name, variant in variants.items() if variant.kind in kinds)
+
+
+def gated_variants(variants: dict[str, VariantParams]) -> tuple[str, ...]:
+    """Variants whose per-frame decisions are dumped as masks and probed: DynCP gates, router choices."""
+    return variants_of_kind(variants, "dyncp", "slim-dyn")
+
+
+NUMBERED_VARIANT = re.compile(r"^(dyncp|static|slim-dyn)-(\d+)$")
+
+
+def check_variants(variants: dict[str, VariantParams], source: str) -> None:
+    """Names usable as paths and DVC keys; every derived variant has its base to start from; a
+    name that states a target states the right one (the report matches the papers' rows by name)."""
+    if FOCUS_VARIANT not in variants or variants[FOCUS_VARIANT].kind != "dyncp":
+        raise ParamsError(
+            f"{source}: key 'variants.{FOCUS_VARIANT}' must be a dyncp variant: the report's headline and "
+            "`maskscope enhance`'s default model are about it"
+        )
+    for name, variant in variants.items():
+        key = f"variants.{name}"
+        if not VARIANT_NAME.match(name) or name == "noisy":
+            raise ParamsError(
+                f"{source}: key '{key}': a variant name takes lowercase letters, digits and '-' only, and "
+                "'noisy' is taken by the unprocessed input"
+            )
+        numbered = NUMBERED_VARIANT.match(name)
+        if numbered and (variant.target_usage is None or round(100 * variant.target_usage) != int(numbered[2])):
+            raise ParamsError(
+                f"{source}: key '{key}.target_usage': the name says {int(numbered[2]) / 100:g}, the value is "
+                f"{variant.target_usage}; rename the variant or fix the target"
+            )
+        if name in BASE_OF_KIND.values() and variant.kind != name:
+            raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
+        if variant.kind in ("dense", "slim-static"):
+            if variant.kind != name:
+                raise ParamsError(f"{source}: key '{key}': a '{variant.kind}' variant must be named '{variant.kind}'")
+            continue
+        if variant.target_usage is None:
+            raise ParamsError(f"{source}: key '{key}.target_usage' is required for kind '{variant.kind}'")
+        base = BASE_OF_KIND[variant.kind]
+        if base not in variants:
+            raise ParamsError(f"{source}: key '{key}': kind '{variant.kind}' starts from variant '{base}': define it")

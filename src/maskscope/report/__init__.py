@@ -1,0 +1,1 @@
+"""The report: figures, the papers' numbers beside ours, HTML and Markdown rendering."""

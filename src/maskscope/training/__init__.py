@@ -1,0 +1,1 @@
+"""Training the speech-enhancement models: data crops, loss, the resumable loop, each kind of variant."""
