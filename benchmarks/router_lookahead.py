@@ -69,7 +69,7 @@ def main() -> None:
         model.eval()
         outputs = [enhance(model, utterance.noisy) for utterance in test_set]
         jobs = [(u.clean, output.audio, False) for u, output in zip(test_set, outputs, strict=True)]
-        system = routed_system(model, outputs)
+        system = routed_system(model, outputs, test_set)
         used = [uf for uf, part in zip(slimming.widths, system.extra["uf_share"].values(), strict=True) if part > 0]
         for uf in used:
             jobs += [(u.clean, enhance(model, u.noisy, uf).audio, False) for u in test_set]

@@ -201,7 +201,7 @@ def main() -> None:
             )
             for u, o in zip(test_set, outputs, strict=True)
         ]
-        system = routed_system(model, outputs)
+        system = routed_system(model, outputs, test_set)
         result = {
             "routing": name,
             "segment_samples": config.segment,

@@ -162,7 +162,7 @@ def base_training(name: str, variant: str, description: str, params: tuple[str, 
     return Stage(
         name=name,
         description=description,
-        deps={"mix": "data/mix"},
+        deps={"mix": "data/mix", "noises": "data/noises"},
         outs={key: replace(out, path=fill(out.path, {"variant": variant})) for key, out in TRAIN_OUTS.items()},
         params=(*params, f"variants.{variant}"),
         resources=TRAIN_RESOURCES,
@@ -176,7 +176,7 @@ def derived_training(
     return Stage(
         name=name,
         description=description,
-        deps={"mix": "data/mix", "base": f"models/{base}"},
+        deps={"mix": "data/mix", "noises": "data/noises", "base": f"models/{base}"},
         outs=TRAIN_OUTS,
         params=(*params, "variants.{variant}"),
         resources=TRAIN_RESOURCES,
@@ -184,8 +184,12 @@ def derived_training(
     )
 
 
-FSENET_PARAMS = ("seed", "model", "train")
-SLIM_TRAIN_PARAMS = ("seed", "train.batch_size", "train.segment_seconds", "train.valid_utterances")
+# what dynamic mixing draws from: the noise classes, the SNRs and silences the mix stage uses
+MIXING_PARAMS = ("noises.classes", "mix.snrs_db", "mix.pad_seconds")
+FSENET_PARAMS = ("seed", "model", "train", *MIXING_PARAMS)
+SLIM_TRAIN_KEYS = ("batch_size", "segment_seconds", "valid_utterances", "mixing", "steps_per_epoch", "snr_range_db")
+SLIM_TRAIN_KEYS += ("level_range_db", "grad_clip_norm")
+SLIM_TRAIN_PARAMS = ("seed", *(f"train.{key}" for key in SLIM_TRAIN_KEYS), *MIXING_PARAMS)
 # the slimmable base reads the architecture and its own schedule; the router's keys retrain routers only
 SLIM_BASE_KEYS = ("hidden", "depth", "kernel", "stride", "resample", "gru", "gru_groups", "gru_layers", "widths")
 SLIM_PARAMS = (*SLIM_TRAIN_PARAMS, *(f"slimming.{key}" for key in (*SLIM_BASE_KEYS, "epochs", "learning_rate")))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from maskscope.core import framing
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
 from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, speech_segments
 from maskscope.training.loop import (
+    DynamicMixing,
     TrainSettings,
     Utterance,
     compressed,
@@ -98,6 +100,63 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert [record.epoch for record in state.history] == [1, 2, 3]
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def mixing(steps: int = 3, seed: int = 7) -> DynamicMixing:
+    rng = np.random.default_rng(5)
+    noises = {"hiss": rng.standard_normal(20_000).astype(np.float32), "hum": np.sin(np.arange(20_000) / 9.0)}
+    return DynamicMixing(seed, noises, (0.0, 10.0), None, (-6.0, 6.0), (0.0, 0.2), steps)
+
+
+def test_dynamic_examples_are_fresh_each_epoch_and_the_same_for_the_same_key():
+    utterances, draw = tiny_set(6, 0), mixing()
+    first = draw.example(utterances, 8000, epoch=1, index=0)
+    again = draw.example(utterances, 8000, epoch=1, index=0)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # keyed by (seed, epoch, index): resumable bit for bit
+    later = draw.example(utterances, 8000, epoch=2, index=0)
+    assert not np.array_equal(first[1], later[1])  # another epoch, another mixture
+    other_seed = mixing(seed=8).example(utterances, 8000, epoch=1, index=0)
+    assert not np.array_equal(first[1], other_seed[1])
+    batches = list(draw.batches(utterances, 8000, 4, epoch=1))
+    assert len(batches) == 3 and batches[0][0].shape == (4, 8000) and batches[0][2].shape == (4,)
+
+
+def test_a_dynamic_example_is_mixed_at_the_drawn_snr_relative_to_the_speech_level():
+    utterance = tiny_set(1, 3)[0]
+    for snr_db in (-5.0, 5.0, 15.0):
+        draw = replace(mixing(), snrs_db=(snr_db,), level_range_db=(0.0, 0.0), pad_seconds=(0.0, 0.0))
+        clean, noisy, level = draw.example([utterance], 4000, epoch=1, index=0)
+        noise = noisy.astype(np.float64) - clean
+        measured = 20 * np.log10(level / np.sqrt(np.mean(noise**2)))
+        assert measured == pytest.approx(snr_db, abs=0.01)
+        assert level == pytest.approx(utterance.level)  # no level gain, no clipping at these levels
+
+
+def test_the_level_gain_scales_speech_noise_and_level_together():
+    utterance = tiny_set(1, 3)[0]
+    flat = replace(mixing(), level_range_db=(0.0, 0.0)).example([utterance], 4000, 1, 0)
+    louder = replace(mixing(), level_range_db=(6.0, 6.0)).example([utterance], 4000, 1, 0)
+    gain = 10 ** (6 / 20)
+    np.testing.assert_allclose(louder[0], flat[0] * gain, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(louder[1], flat[1] * gain, rtol=1e-5, atol=1e-7)
+    assert louder[2] == pytest.approx(flat[2] * gain)
+
+
+def test_a_killed_dynamic_run_resumes_to_the_same_weights(tmp_path):
+    train_set, valid_set = tiny_set(8, 0), tiny_set(2, 100)
+    dynamic = replace(settings(3), mixing=mixing(steps=2), grad_clip_norm=1.0)
+    straight = fresh_model()
+    train(straight, train_set, valid_set, dynamic, tmp_path / "straight.pt")
+    interrupted = fresh_model()
+    train(interrupted, train_set, valid_set, dynamic, tmp_path / "resumed.pt", stop_after_epoch=1)
+    resumed = fresh_model()
+    train(resumed, train_set, valid_set, dynamic, tmp_path / "resumed.pt")
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    fixed = fresh_model()
+    train(fixed, train_set, valid_set, settings(3), tmp_path / "fixed.pt")
+    assert any(not torch.equal(fixed.state_dict()[key], value) for key, value in straight.state_dict().items())
 
 
 def test_gumbel_training_runs(tmp_path):

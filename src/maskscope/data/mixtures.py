@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from maskscope.core.audio import SAMPLE_RATE, decode_audio, encode_flac
 from maskscope.core.errors import InputFormatError, MissingInputError
+from maskscope.data.noise_recordings import load_noises
 from maskscope.data.mixing import draw_mixture, mix_at_snr, mixture_id, noise_segment, pad_speech
 from maskscope.data.voicebank_demand import read_resampled, vbd_noise_labels, vbd_noisy_files
 
@@ -35,16 +36,6 @@ MIX_SCHEMA = pa.schema(
         ("noisy", pa.binary()),
     ]
 )
-
-
-def load_noises(noises_dir: Path) -> dict[tuple[str, str], Any]:
-    rows = pq.read_table(noises_dir / "noises.parquet").to_pylist()
-    return {
-        (row["split"], row["noise_class"]): decode_audio(
-            row["audio"], f"{noises_dir}/noises.parquet: {row['split']}/{row['noise_class']}"
-        )
-        for row in rows
-    }
 
 
 def synthetic_mixtures(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from maskscope.core.audio import SAMPLE_RATE, decode_audio, encode_flac
@@ -68,3 +69,13 @@ def noise_recordings(params: Any, corpus_dir: Path, archives_dir: Path, near: Pa
                 {"split": split, "noise_class": noise_class, "num_samples": noise.size, "audio": encode_flac(noise)}
             )
     return rows
+
+
+def load_noises(noises_dir: Path) -> dict[tuple[str, str], Any]:
+    rows = pq.read_table(noises_dir / "noises.parquet").to_pylist()
+    return {
+        (row["split"], row["noise_class"]): decode_audio(
+            row["audio"], f"{noises_dir}/noises.parquet: {row['split']}/{row['noise_class']}"
+        )
+        for row in rows
+    }

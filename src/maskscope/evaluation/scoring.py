@@ -57,14 +57,26 @@ def enhance(model: ConvFSENet | SlimDemucs, noisy: np.ndarray, uf: float | None 
     return Enhanced(audio.astype(np.float32), gates)
 
 
-def score(job: tuple[np.ndarray, np.ndarray, bool]) -> dict[str, float]:
-    """Scores of one (clean, estimate) pair; a picklable job for a process pool."""
-    clean, estimate, with_composite = job
-    # Score the span between the first and last non-zero clean sample: the digital silence padded
-    # around each utterance has no LPC spectrum, and composite.m's LLR explodes on such frames.
+def scored_span(clean: np.ndarray) -> slice:
+    """The samples quality is scored on: from the first to the last non-zero clean sample. The digital
+    silence padded around each utterance has no LPC spectrum, and composite.m's LLR explodes on it."""
     nonzero = np.flatnonzero(clean)
-    if nonzero.size:
-        clean, estimate = clean[nonzero[0] : nonzero[-1] + 1], estimate[nonzero[0] : nonzero[-1] + 1]
+    return slice(int(nonzero[0]), int(nonzero[-1]) + 1) if nonzero.size else slice(0, clean.size)
+
+
+def scored_frames(clean: np.ndarray) -> np.ndarray:
+    """Per STFT frame of `clean`, whether its centre sample lies in the scored span: cost and gate
+    usage are counted on the frames whose quality is scored."""
+    span = scored_span(clean)
+    centres = np.arange(framing.frame_count(clean.size)) * framing.HOP
+    return (centres >= span.start) & (centres < span.stop)
+
+
+def score(job: tuple[np.ndarray, np.ndarray, bool]) -> dict[str, float]:
+    """Scores of one (clean, estimate) pair on its scored span; a picklable job for a process pool."""
+    clean, estimate, with_composite = job
+    span = scored_span(clean)
+    clean, estimate = clean[span], estimate[span]
     try:
         return evaluate_pair(clean.astype(np.float64), estimate.astype(np.float64), with_composite=with_composite)
     except ValueError as error:
@@ -74,7 +86,14 @@ def score(job: tuple[np.ndarray, np.ndarray, bool]) -> dict[str, float]:
         return dict.fromkeys(keys, float("nan"))
 
 
-def mean_scores(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Means over the scored utterances (NaN rows skipped)."""
+def mean_scores(rows: list[dict[str, float]], keep: np.ndarray | None = None) -> dict[str, float]:
+    """Means over the scored utterances (NaN rows skipped), or over the rows `keep` marks."""
+    if keep is not None:
+        rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
     keys = rows[0].keys() if rows else []
     return {key: round(float(np.nanmean([row[key] for row in rows])), 4) for key in keys}
+
+
+def scored_rows(rows: list[dict[str, float]]) -> np.ndarray:
+    """Which utterances scored (PESQ is the measure that can fail)."""
+    return np.array([np.isfinite(row["pesq"]) for row in rows], dtype=bool)

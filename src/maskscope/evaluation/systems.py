@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from maskscope.core.audio import SAMPLE_RATE
 from maskscope.core.framing import HOP
-from maskscope.evaluation.scoring import Enhanced, enhance, mean_scores
+from maskscope.evaluation.scoring import Enhanced, enhance, mean_scores, scored_frames, scored_rows, scored_span
 from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample, routed_macs_per_sample, router_macs_per_sample
 from maskscope.training.loop import Utterance
@@ -31,45 +31,81 @@ def uf_label(uf: float) -> str:
 
 @dataclass
 class System:
-    """One scored system: a model at one operating point, and what it spent."""
+    """One scored system: a model at one operating point, and what it spent on the scored span (the
+    headline, where quality is scored) and on every frame (`extra["all_frames"]`)."""
 
     family: str  # the full-cost system of its family, the reference of mac_saving and pesq_drop_relative
     outputs: list[Enhanced]
     macs_per_sample: float
     extra: dict[str, Any]
+    all_frames_macs_per_sample: float | None = None  # None: the cost does not depend on the input
 
 
-def fsenet_system(model: ConvFSENet, outputs: list[Enhanced]) -> System:
-    usage = None
-    if model.config.gated:
-        open_per_block = sum(output.gates.sum(axis=(1, 2)) for output in outputs)
-        frames = sum(output.gates.shape[2] for output in outputs) * model.config.hidden
-        usage = (open_per_block / frames).tolist()
-    spent = macs_per_frame(model.config, usage).total
+def block_usage(gates: list[np.ndarray]) -> list[float]:
+    """Open fraction per block over these (blocks, channels, frames) gates."""
+    open_per_block = sum(g.sum(axis=(1, 2)) for g in gates)
+    return (open_per_block / (sum(g.shape[2] for g in gates) * gates[0].shape[1])).tolist()
+
+
+def gate_dynamics(gates: list[np.ndarray]) -> dict[str, list[float]]:
+    """How dynamic the gates are, per block, over the scored frames of every utterance: the share of
+    channels always open, always closed, and switching, and the switching rate (the fraction of
+    consecutive frame pairs, within an utterance, in which a channel changes state)."""
+    stacked = np.concatenate(gates, axis=2)  # (blocks, channels, frames)
+    always_open = stacked.all(axis=2).mean(axis=1)
+    always_closed = (~stacked.astype(bool)).all(axis=2).mean(axis=1)
+    changes = sum(np.abs(np.diff(g.astype(np.int8), axis=2)).sum(axis=(1, 2)) for g in gates)
+    pairs = sum(max(g.shape[2] - 1, 0) for g in gates) * stacked.shape[1]
+    return {
+        "always_open": [round(float(v), 4) for v in always_open],
+        "always_closed": [round(float(v), 4) for v in always_closed],
+        "switching": [round(float(1 - a - c), 4) for a, c in zip(always_open, always_closed, strict=True)],
+        "switch_rate": [round(float(v), 5) for v in changes / max(pairs, 1)],
+    }
+
+
+def fsenet_system(model: ConvFSENet, outputs: list[Enhanced], test: list[Utterance]) -> System:
+    if not model.config.gated:
+        spent = macs_per_frame(model.config).total
+        return System("dense", outputs, spent / HOP, {"macs_per_frame": round(spent, 1), "gate_usage": None})
+    scored = [output.gates[:, :, scored_frames(u.clean)] for output, u in zip(outputs, test, strict=True)]
+    usage, usage_all = block_usage(scored), block_usage([output.gates for output in outputs])
+    spent, spent_all = macs_per_frame(model.config, usage).total, macs_per_frame(model.config, usage_all).total
     extra = {
         "macs_per_frame": round(spent, 1),
-        "gate_usage": None if usage is None else round(float(np.mean(usage)), 4),
-        "gate_usage_per_block": None if usage is None else [round(u, 4) for u in usage],
+        "gate_usage": round(float(np.mean(usage)), 4),
+        "gate_usage_per_block": [round(u, 4) for u in usage],
+        "gate_dynamics": gate_dynamics(scored),
+        "all_frames": {"macs_per_frame": round(spent_all, 1), "gate_usage": round(float(np.mean(usage_all)), 4)},
     }
-    return System("dense", outputs, spent / HOP, extra)
+    return System("dense", outputs, spent / HOP, extra, spent_all / HOP)
 
 
-def routed_system(model: SlimDemucs, outputs: list[Enhanced]) -> System:
-    """A routed DEMUCS's cost and width statistics, each segment weighted by the samples it holds
-    (an utterance's last segment is usually short)."""
-    config = model.config
+def width_share(config: Any, outputs: list[Enhanced], spans: list[slice]) -> np.ndarray:
+    """Share of the samples in `spans` (one per output) that each width covers."""
     share = np.zeros(len(config.widths))
-    for output in outputs:
-        samples = np.full(output.choices.size, float(config.segment))
-        samples[-1] = output.audio.size - config.segment * (output.choices.size - 1)
+    for output, span in zip(outputs, spans, strict=True):
+        starts = np.arange(output.choices.size) * config.segment
+        ends = np.minimum(starts + config.segment, output.audio.size)
+        samples = np.clip(np.minimum(ends, span.stop) - np.maximum(starts, span.start), 0, None).astype(float)
         share += np.bincount(output.choices, weights=samples, minlength=len(config.widths))
-    share /= share.sum()
+    return share / share.sum()
+
+
+def routed_system(model: SlimDemucs, outputs: list[Enhanced], test: list[Utterance]) -> System:
+    """A routed DEMUCS's cost and width statistics, each segment weighted by the samples it holds in
+    the scored span (headline) or in the whole utterance (an utterance's last segment is usually short)."""
+    config = model.config
+    share = width_share(config, outputs, [scored_span(u.clean) for u in test])
+    share_all = width_share(config, outputs, [slice(0, output.audio.size) for output in outputs])
+    routed_all = routed_macs_per_sample(config, share_all.tolist())
     extra = {
         "average_uf": round(float(share @ np.asarray(config.widths)), 4),
         "uf_share": {uf_label(uf): round(float(part), 4) for uf, part in zip(config.widths, share, strict=True)},
         "router_macs_per_sample": round(router_macs_per_sample(config), 2),
+        "all_frames": {"average_uf": round(float(share_all @ np.asarray(config.widths)), 4)},
     }
-    return System(SLIM_REFERENCE, outputs, routed_macs_per_sample(config, share.tolist()), extra)
+    return System(SLIM_REFERENCE, outputs, routed_macs_per_sample(config, share.tolist()), extra, routed_all)
 
 
 SLIM_REFERENCE = "slim-static@1"
@@ -82,9 +118,9 @@ def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utteranc
         return [enhance(model, u.noisy, uf) for u in tqdm(test, desc=f"evaluate: {label}", disable=None)]
 
     if isinstance(model, ConvFSENet):
-        return {variant: fsenet_system(model, run_all())}
+        return {variant: fsenet_system(model, run_all(), test)}
     if model.config.dynamic:
-        return {variant: routed_system(model, run_all())}
+        return {variant: routed_system(model, run_all(), test)}
     systems = {}
     for uf in model.config.widths:
         name = f"{variant}@{uf_label(uf)}"
@@ -95,17 +131,33 @@ def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utteranc
 def system_metrics(
     systems: dict[str, System], per_system: dict[str, list[dict[str, float]]], utterances: int
 ) -> dict[str, Any]:
-    """Mean scores of the noisy input and of every system, with costs, savings and gains."""
-    metrics: dict[str, Any] = {"noisy": {**mean_scores(per_system["noisy"]), "utterances": utterances}}
+    """Mean scores of the noisy input and of every system, with costs, savings and gains.
+
+    A system's means are over the utterances it scored (`utterances_scored`, the rest counted in
+    `utterances_failed`); gains and drops compare systems on the utterances every system scored."""
+    common = np.logical_and.reduce([scored_rows(rows) for rows in per_system.values()])
+    noisy_common = mean_scores(per_system["noisy"], common)["pesq"]
+    noisy = {**mean_scores(per_system["noisy"]), **counts(per_system["noisy"]), "utterances": utterances}
+    metrics: dict[str, Any] = {"noisy": {**noisy, "utterances_scored_by_all": int(common.sum())}}
     for name, system in systems.items():
-        entry = {**mean_scores(per_system[name]), **system.extra}
+        entry = {**mean_scores(per_system[name]), **counts(per_system[name]), **system.extra}
         entry["macs_per_sample"] = round(system.macs_per_sample, 2)
         entry["mmac_per_second"] = round(system.macs_per_sample * SAMPLE_RATE / 1e6, 3)
+        pesq_common = mean_scores(per_system[name], common)["pesq"]
         reference = systems.get(system.family)
         if reference is not None:
             entry["mac_saving"] = round(1.0 - system.macs_per_sample / reference.macs_per_sample, 4)
-            reference_pesq = mean_scores(per_system[system.family])["pesq"]
-            entry["pesq_drop_relative"] = round((reference_pesq - entry["pesq"]) / reference_pesq, 4)
-        entry["pesq_gain_over_noisy"] = round(entry["pesq"] - metrics["noisy"]["pesq"], 4)
+            if system.all_frames_macs_per_sample is not None:
+                reference_all = reference.all_frames_macs_per_sample or reference.macs_per_sample
+                saving_all = 1.0 - system.all_frames_macs_per_sample / reference_all
+                entry["all_frames"]["mac_saving"] = round(saving_all, 4)
+            reference_pesq = mean_scores(per_system[system.family], common)["pesq"]
+            entry["pesq_drop_relative"] = round((reference_pesq - pesq_common) / reference_pesq, 4)
+        entry["pesq_gain_over_noisy"] = round(pesq_common - noisy_common, 4)
         metrics[name] = entry
     return metrics
+
+
+def counts(rows: list[dict[str, float]]) -> dict[str, int]:
+    scored = scored_rows(rows)
+    return {"utterances_scored": int(scored.sum()), "utterances_failed": int((~scored).sum())}

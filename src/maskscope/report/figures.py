@@ -87,6 +87,11 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
         marker = "s" if routed else ("^" if name in widths else "o")
         axis.scatter(entry["macs_per_sample"], entry["pesq"], marker=marker)
         axis.annotate(name, (entry["macs_per_sample"], entry["pesq"]), fontsize=7)
+    for prefix, label, style in (("dyncp-", "DynCP", "-"), ("static-", "static (smaller H)", ":")):
+        family = [entry for name, entry in evaluation.items() if name.startswith(prefix) or name == "dense"]
+        if len(family) > 2:  # dense plus at least two operating points: the family's front
+            points = sorted((entry["macs_per_sample"], entry["pesq"]) for entry in family)
+            axis.plot(*zip(*points, strict=True), linestyle=style, linewidth=0.9, label=label)
     if widths:  # the slimmable model's widths as one curve: the static front routing must beat
         points = sorted((entry["macs_per_sample"], entry["pesq"]) for entry in widths.values())
         axis.plot(*zip(*points, strict=True), color="grey", linewidth=0.8, label="slimmable DEMUCS, static UF")
@@ -95,8 +100,9 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
     axis.set_ylabel("PESQ (wide-band)")
     axis.legend(loc="lower right", fontsize=8)
     caption = (
-        "Every system on the test split. Circles: Conv-FSENet variants; triangles: the slimmable DEMUCS at "
-        "fixed widths; squares: routed DEMUCS (average cost of the router's choices)."
+        "Every system on the test split, cost counted on the scored span (the frames whose quality is scored)."
+        " Circles: Conv-FSENet variants (lines join DynCP and the static models of equal cost to the dense one);"
+        " triangles: the slimmable DEMUCS at fixed widths; squares: routed DEMUCS (average cost of its choices)."
     )
     return Figure("pesq_macs", "PESQ versus MACs (Pareto)", caption, _png(figure))
 

@@ -12,6 +12,7 @@ from maskscope.pipeline.runner import StageContext
 from maskscope.report.figures import standard_figures
 from maskscope.report.papers import paper_comparison
 from maskscope.report.render import write_report
+from maskscope.report.tables import dynamic_versus_static, gate_dynamics_table, quality_table
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -20,21 +21,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     probes = json.loads(deps["probes"].read_text())
     analysis = json.loads((deps["analysis"] / "analysis.json").read_text())
     figures = standard_figures(evaluation, probes, analysis, read_masks(deps["masks"]), FOCUS_VARIANT)
-    quality = [
-        {
-            "system": name,
-            "PESQ": entry["pesq"],
-            "STOI": entry["stoi"],
-            "SI-SDR": entry["si_sdr"],
-            "MACs/sample": round(entry["macs_per_sample"]) if name != "noisy" else "",
-            "MAC saving": entry.get("mac_saving", ""),
-            # DynCP: fraction of open gates; routed DEMUCS: average UF; slimmable DEMUCS: its fixed UF
-            "usage": entry.get("gate_usage") or entry.get("average_uf") or entry.get("uf") or "",
-        }
-        for name, entry in evaluation.items()
-    ]
     comparison = paper_comparison(evaluation, probes, ctx.params.mix.source, ctx.params.noises.source)
-    tables = {"Quality and cost on the test split": quality, "The papers and us": comparison}
+    tables = {
+        "Quality and cost on the test split": quality_table(evaluation),
+        "DynCP against static pruning at equal cost": dynamic_versus_static(evaluation),
+        "The papers and us": comparison,
+        "How dynamic the gates are (scored frames)": gate_dynamics_table(evaluation),
+    }
+    tables = {heading: rows for heading, rows in tables.items() if rows}
     notes = [
         f"Probes and baselines: {analysis['frames']} frames of {analysis['speakers']} speakers "
         f"({analysis['families']} voice families), "

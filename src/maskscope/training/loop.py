@@ -28,11 +28,12 @@ from tqdm import tqdm
 
 from maskscope.core import framing
 from maskscope.core.audio import SAMPLE_RATE, decode_audio
-from maskscope.core.constants import ACTIVE_LEVEL_DB
+from maskscope.core.constants import ACTIVE_LEVEL_DB, PEAK_LIMIT
 from maskscope.core.errors import ParamsError
 from maskscope.core.framing import active_speech_power
 from maskscope.core.io import atomic_output_file, read_shards
-from maskscope.core.seeding import item_seed
+from maskscope.core.seeding import item_rng, item_seed
+from maskscope.data.mixing import noise_segment
 from maskscope.models.checkpoint import SEModel
 from maskscope.models.conv_fsenet import gate_usage, gate_usage_loss
 from maskscope.models.demucs import (
@@ -58,18 +59,24 @@ class Utterance:
     clean: np.ndarray
     noisy: np.ndarray
     level: float  # RMS of the clean active speech
+    lead: int = 0  # samples of silence the mix stage put before the speech
+    trail: int = 0  # and after it
+
+    @property
+    def speech(self) -> np.ndarray:
+        return self.clean[self.lead : self.clean.size - self.trail]
 
 
 def load_split(mix_dir: Path, split: str, limit: int | None = None) -> list[Utterance]:
     """Decode one split's mixtures; `limit` keeps the first N (in shard order)."""
-    table = read_shards(mix_dir, split, columns=["utt_id", "clean", "noisy"])
+    table = read_shards(mix_dir, split, columns=["utt_id", "clean", "noisy", "lead_samples", "trail_samples"])
     rows = table.to_pylist()[:limit] if limit else table.to_pylist()
     utterances = []
     for row in rows:
         clean = decode_audio(row["clean"], f"{mix_dir}: {row['utt_id']} (clean)")
         noisy = decode_audio(row["noisy"], f"{mix_dir}: {row['utt_id']} (noisy)")
         level = math.sqrt(max(active_speech_power(clean, ACTIVE_LEVEL_DB), 1e-10))
-        utterances.append(Utterance(row["utt_id"], clean, noisy, level))
+        utterances.append(Utterance(row["utt_id"], clean, noisy, level, row["lead_samples"], row["trail_samples"]))
     return utterances
 
 
@@ -109,6 +116,53 @@ def crop_batches(
 
 
 @dataclass(frozen=True)
+class DynamicMixing:
+    """Fresh training examples: each one a crop of a training utterance with newly drawn silences,
+    noise class, offset into that class's training recording, SNR and level, from an RNG keyed by
+    (seed, epoch, example), so a run is bit-reproducible and a resumed one continues identically."""
+
+    seed: int
+    noises: dict[str, np.ndarray]  # noise class -> its training-split recording
+    snrs_db: tuple[float, ...]  # drawn from when `snr_range_db` is None
+    snr_range_db: tuple[float, float] | None  # a continuous range instead
+    level_range_db: tuple[float, float]  # gain of speech and noise together
+    pad_seconds: tuple[float, float]  # silence before and after the speech, as the mix stage draws it
+    steps_per_epoch: int
+
+    def example(self, utterances: list[Utterance], segment: int, epoch: int, index: int) -> tuple[np.ndarray, ...]:
+        """(clean, noisy, level) of one example."""
+        rng = item_rng(self.seed, "dynamic-mix", epoch, index)
+        utterance = utterances[int(rng.integers(len(utterances)))]
+        classes = list(self.noises)
+        recording = self.noises[classes[int(rng.integers(len(classes)))]]
+        if self.snr_range_db is None:
+            snr_db = float(self.snrs_db[int(rng.integers(len(self.snrs_db)))])
+        else:
+            snr_db = float(rng.uniform(*self.snr_range_db))
+        lead, trail = (round(rng.uniform(*self.pad_seconds) * SAMPLE_RATE) for _ in range(2))
+        clean = np.pad(utterance.speech, (lead, trail))
+        span = clean.size - segment
+        offset = int(rng.integers(span + 1)) if span > 0 else 0
+        clean = np.pad(clean[offset : offset + segment], (0, max(0, -span))).astype(np.float64)
+        noise = noise_segment(recording, int(rng.integers(recording.size)), segment).astype(np.float64)
+        # the SNR is relative to the utterance's active speech level, as in the mix stage
+        noise_gain = utterance.level / math.sqrt(float(np.mean(noise**2)) + 1e-20) / 10.0 ** (snr_db / 20.0)
+        noisy = clean + noise_gain * noise
+        gain = 10.0 ** (rng.uniform(*self.level_range_db) / 20.0)
+        peak = gain * float(np.max(np.abs(noisy)))
+        gain *= PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+        return (clean * gain).astype(np.float32), (noisy * gain).astype(np.float32), utterance.level * gain
+
+    def batches(
+        self, utterances: list[Utterance], segment: int, batch_size: int, epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        for step in range(self.steps_per_epoch):
+            examples = [self.example(utterances, segment, epoch, step * batch_size + k) for k in range(batch_size)]
+            clean, noisy, level = zip(*examples, strict=True)
+            yield torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(noisy)), torch.tensor(level)
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     epochs: int
     batch_size: int
@@ -119,6 +173,8 @@ class TrainSettings:
     seed: int
     rest_weight: float = 0.0  # a routed model: weight of its expected cost on segments without speech
     speech_threshold_db: float = ACTIVE_LEVEL_DB  # a segment holds speech if within this of the input's loudest block
+    grad_clip_norm: float | None = None  # clip the gradient's global norm to this before each step
+    mixing: DynamicMixing | None = None  # None: the mix stage's fixed mixtures, one crop of each per epoch
 
 
 @dataclass
@@ -236,8 +292,9 @@ def train(
         state = TrainState(saved["epoch"], [EpochRecord(**record) for record in saved["history"]])
         log.info("resuming from %s after epoch %d", checkpoint, state.epoch)
     segment = int(settings.segment_seconds * SAMPLE_RATE)
-    steps = len(train_set) // settings.batch_size
-    if steps == 0:
+    mixing = settings.mixing
+    steps = mixing.steps_per_epoch if mixing else len(train_set) // settings.batch_size
+    if steps == 0 or not train_set:
         raise ParamsError(
             f"the training split has {len(train_set)} utterances, fewer than one batch: lower train.batch_size "
             f"(now {settings.batch_size}) or make a bigger corpus"
@@ -250,7 +307,10 @@ def train(
         rng = np.random.default_rng(item_seed(settings.seed, "epoch", epoch))
         model.train()
         losses, usages = [], []
-        batches = crop_batches(train_set, segment, settings.batch_size, rng)
+        if mixing:
+            batches = mixing.batches(train_set, segment, settings.batch_size, epoch)
+        else:
+            batches = crop_batches(train_set, segment, settings.batch_size, rng)
         for clean, noisy, level in tqdm(batches, total=steps, desc=f"epoch {epoch}", disable=None, leave=False):
             clean, noisy, level = clean.to(device), noisy.to(device), level.to(device)
             loss, usage = step_loss(model, clean, noisy, level, settings)
@@ -258,6 +318,8 @@ def train(
                 usages.append(usage)
             optimizer.zero_grad()
             loss.backward()
+            if settings.grad_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
             optimizer.step()
             losses.append(float(loss.detach()))
         valid_loss = evaluate_loss(model, valid_set)

@@ -18,19 +18,41 @@ from typing import Any
 
 import torch
 
-from maskscope.core.errors import ParamsError
+from maskscope.core.errors import MissingInputError, ParamsError
 from maskscope.core.io import atomic_output_dir, atomic_output_file
+from maskscope.data.noise_recordings import load_noises
 from maskscope.models.checkpoint import MODEL_FILE, SEModel, load_model, save_model
 from maskscope.models.conv_fsenet import ConvFSENet, count_parameters, initialise_from_dense, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample
 from maskscope.models.from_params import model_config, slim_config
 from maskscope.pipeline.tracking import dvc_md5
-from maskscope.training.loop import EpochRecord, TrainSettings, load_split, train
+from maskscope.training.loop import DynamicMixing, EpochRecord, TrainSettings, load_split, train
 
 CHECKPOINT_ROOT = Path("checkpoints")
 
 
-def slim_settings(params: Any, variant: Any) -> TrainSettings:
+def dynamic_mixing(params: Any, noises_dir: Path) -> DynamicMixing | None:
+    """The draws of dynamic mixing from the declared params (None when `train.mixing` is fixed)."""
+    train = params.train
+    if train.mixing != "dynamic":
+        return None
+    recordings = load_noises(noises_dir)
+    classes = list(params.noises.classes)
+    missing = [name for name in classes if ("train", name) not in recordings]
+    if missing:
+        raise MissingInputError(f"{noises_dir}: has no training recording of noise classes {missing}; rerun noises")
+    return DynamicMixing(
+        seed=params.seed,
+        noises={name: recordings[("train", name)] for name in classes},
+        snrs_db=tuple(params.mix.snrs_db),
+        snr_range_db=None if train.snr_range_db is None else tuple(train.snr_range_db),
+        level_range_db=tuple(train.level_range_db),
+        pad_seconds=tuple(params.mix.pad_seconds),
+        steps_per_epoch=train.steps_per_epoch,
+    )
+
+
+def slim_settings(params: Any, variant: Any, mixing: DynamicMixing | None = None) -> TrainSettings:
     """How a slim-static variant trains from scratch, or a slim-dyn one fine-tunes its router and backbone."""
     slimming = params.slimming
     common = {
@@ -38,6 +60,8 @@ def slim_settings(params: Any, variant: Any) -> TrainSettings:
         "segment_seconds": params.train.segment_seconds,
         "learning_rate": slimming.learning_rate,
         "seed": params.seed,
+        "grad_clip_norm": params.train.grad_clip_norm,
+        "mixing": mixing,
     }
     if variant.kind != "slim-dyn":
         return TrainSettings(epochs=slimming.epochs, usage_weight=0.0, target_usage=None, **common)
@@ -67,7 +91,9 @@ def write_history(path: Path, history: list[EpochRecord]) -> None:
             writer.writerow([record.epoch, f"{record.train_loss:.6f}", f"{record.valid_loss:.6f}", usage])
 
 
-def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEModel, TrainSettings, str]:
+def build_variant(
+    params: Any, variant: Any, base_dir: Path | None, mixing: DynamicMixing | None = None
+) -> tuple[SEModel, TrainSettings, str]:
     """The model to train (initialised from its base when it has one), its settings, and where it started."""
     train_params = params.train
     if variant.kind in ("slim-static", "slim-dyn"):
@@ -86,7 +112,7 @@ def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEM
             if unexpected or any(not key.startswith("router.") for key in missing):
                 raise mismatch
             started_from = "slim-static"
-        return model, slim_settings(params, variant), started_from
+        return model, slim_settings(params, variant, mixing), started_from
     config = model_config(params.model, train_params, variant)
     torch.manual_seed(params.seed)
     model = ConvFSENet(config)
@@ -102,6 +128,8 @@ def build_variant(params: Any, variant: Any, base_dir: Path | None) -> tuple[SEM
         usage_weight=train_params.dcp_weight,
         target_usage=variant.target_usage if variant.kind == "dyncp" else None,
         seed=params.seed,
+        grad_clip_norm=train_params.grad_clip_norm,
+        mixing=mixing,
     )
     return model, settings, "dense" if from_dense else "scratch"
 
@@ -121,10 +149,11 @@ def train_variant(
     code_digest: str,
     log_step: Callable[[dict[str, float], int], None],
 ) -> dict[str, Any]:
-    """Train `variant_name` from `deps` (`mix`, and `base` for a derived variant) into `outs`
+    """Train `variant_name` from `deps` (`mix`, `noises`, and `base` for a derived variant) into `outs`
     (`model`, `plots`); returns its metrics. `code_digest` keys the checkpoint to the code."""
     variant = params.variants[variant_name]
-    model, settings, started_from = build_variant(params, variant, deps.get("base"))
+    mixing = dynamic_mixing(params, deps["noises"])
+    model, settings, started_from = build_variant(params, variant, deps.get("base"), mixing)
     train_set = load_split(deps["mix"], "train")
     valid_set = load_split(deps["mix"], "valid", limit=params.train.valid_utterances)
     variant_dict = {"kind": variant.kind, "target_usage": variant.target_usage}
@@ -133,7 +162,8 @@ def train_variant(
         "start": dvc_md5(deps["base"]) if started_from != "scratch" else "scratch",
         "epochs": settings.epochs,
     }
-    checkpoint = checkpoint_path(variant_name, slice_key, dvc_md5(deps["mix"]), code_digest)
+    data_digest = dvc_md5(deps["mix"]) + (dvc_md5(deps["noises"]) if mixing else "")
+    checkpoint = checkpoint_path(variant_name, slice_key, data_digest, code_digest)
 
     def on_epoch(record: EpochRecord) -> None:
         step = {"train_loss": record.train_loss, "valid_loss": record.valid_loss, "epoch_seconds": record.seconds}

@@ -23,7 +23,25 @@ class ModelParams(Section):
 
 class TrainParams(Section):
     epochs: int = Field(
-        40, ge=1, description="passes over the training split (one random crop of every utterance each)"
+        40,
+        ge=1,
+        description="training epochs: steps_per_epoch batches of fresh examples (mixing dynamic), or one random "
+        "crop of every training mixture (mixing fixed)",
+    )
+    mixing: Literal["dynamic", "fixed"] = Field(
+        "dynamic",
+        description="dynamic: every example mixed afresh (utterance crop, noise class and offset, SNR, level, "
+        "silences); fixed: the mix stage's one mixture per utterance",
+    )
+    steps_per_epoch: int = Field(40, ge=1, description="optimiser steps per epoch under dynamic mixing")
+    snr_range_db: tuple[float, float] | None = Field(
+        None, description="dynamic mixing: SNRs drawn uniformly from [low, high] dB; null: from mix.snrs_db"
+    )
+    level_range_db: tuple[float, float] = Field(
+        (-6.0, 6.0), description="dynamic mixing: gain of speech and noise together, drawn from [low, high] dB"
+    )
+    grad_clip_norm: float | None = Field(
+        None, gt=0, description="clip the gradient's global norm to this before each step; null: no clipping"
     )
     batch_size: int = Field(16, ge=1, description="crops per optimiser step")
     segment_seconds: float = Field(2.0, gt=0, description="length of the random training crops")
@@ -35,6 +53,14 @@ class TrainParams(Section):
     gumbel_temperature: float = Field(1.0, gt=0, description="Gumbel-sigmoid temperature")
     dcp_weight: float = Field(1.0, ge=0, description="weight λ of L_DCP, the pull of gate usage to the target")
     valid_utterances: int = Field(64, ge=1, description="validation utterances scored after each epoch")
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self, info: ValidationInfo) -> TrainParams:
+        for key in ("snr_range_db", "level_range_db"):
+            value = getattr(self, key)
+            if value is not None and value[0] > value[1]:
+                raise ParamsError(f"{source_of(info)}: key 'train.{key}': value {list(value)} must be [low, high]")
+        return self
 
 
 class PruneParams(Section):

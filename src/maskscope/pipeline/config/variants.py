@@ -34,7 +34,10 @@ DEFAULT_VARIANTS = {
     "dyncp-25": VariantParams(kind="dyncp", target_usage=0.25),
     "dyncp-50": VariantParams(kind="dyncp", target_usage=0.5),
     "dyncp-75": VariantParams(kind="dyncp", target_usage=0.75),
+    # static models at each DynCP target's cost: dynamic against static at equal cost and training
     "static-25": VariantParams(kind="static", target_usage=0.25),
+    "static-50": VariantParams(kind="static", target_usage=0.5),
+    "static-75": VariantParams(kind="static", target_usage=0.75),
 }
 VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
