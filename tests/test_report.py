@@ -133,8 +133,8 @@ def test_every_figure_renders_in_headless_chromium(tmp_path):
     page = build(tmp_path)
     dom = rendered_dom(page)
     images = re.findall(r"<img[^>]*>", dom)
-    assert len(images) == 8
-    assert 'id="score_context"' in dom and 'id="score_snr"' in dom
+    assert len(images) == 9
+    assert all(f'id="{name}"' in dom for name in ("score_context", "score_snr", "pesq_cpu"))
     assert all('data-rendered="true"' in image for image in images), images
 
 

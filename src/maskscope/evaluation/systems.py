@@ -4,23 +4,31 @@ the metrics of each system set beside the noisy input and its family's full-cost
 Costs are MACs per input sample for every system (Conv-FSENet's per-frame count / HOP), so both
 families share the Pareto plot. A slimmable DEMUCS is scored at each of its widths
 (`slim-static@1/4`); a routed one reports its average UF and its MACs including the router.
-Savings and PESQ drops are relative to the full-cost model of the same family.
+Savings and PESQ drops are relative to the full-cost model of the same family. The peers (RNNoise,
+DeepFilterNet3, spectral gating) have no MAC count here; every system, ours and the peers, has its CPU
+time per second of audio, measured alike: one utterance at a time, one thread, as a user streams it
+(Conv-FSENet through its streaming sparse path, the peers frame by frame, DEMUCS over the whole file).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from maskscope.core.audio import SAMPLE_RATE
 from maskscope.core.framing import HOP
+from maskscope.evaluation.peers import Peer
 from maskscope.evaluation.scoring import Enhanced, enhance, mean_scores, scored_frames, scored_rows, scored_span
 from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample, routed_macs_per_sample, router_macs_per_sample
+from maskscope.models.streaming import StreamingFSENet
 from maskscope.training.loop import Utterance
 
 
@@ -34,11 +42,33 @@ class System:
     """One scored system: a model at one operating point, and what it spent on the scored span (the
     headline, where quality is scored) and on every frame (`extra["all_frames"]`)."""
 
-    family: str  # the full-cost system of its family, the reference of mac_saving and pesq_drop_relative
+    family: str | None  # the full-cost system of its family, the reference of mac_saving and pesq_drop_relative
     outputs: list[Enhanced]
-    macs_per_sample: float
+    macs_per_sample: float | None  # None: not counted (a peer)
     extra: dict[str, Any]
     all_frames_macs_per_sample: float | None = None  # None: the cost does not depend on the input
+    cpu_seconds_per_audio_second: float | None = None
+
+
+def cpu_seconds(run: Callable[[], Any]) -> tuple[Any, float]:
+    """What one call returns and its CPU time, on one thread (torch's intra-op pool set to 1 meanwhile)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.process_time()
+        result = run()
+        return result, time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cpu_per_audio_second(enhance_one: Callable[[np.ndarray], Any], test: list[Utterance], timed: int) -> float:
+    """CPU seconds per second of audio over the first `timed` test utterances, after one untimed warm-up
+    call (numba compiles, libraries load)."""
+    sample = test[: max(timed, 1)]
+    enhance_one(sample[0].noisy)
+    spent = sum(cpu_seconds(lambda u=u: enhance_one(u.noisy))[1] for u in sample)
+    return spent / (sum(u.noisy.size for u in sample) / SAMPLE_RATE)
 
 
 def block_usage(gates: list[np.ndarray]) -> list[float]:
@@ -111,40 +141,83 @@ def routed_system(model: SlimDemucs, outputs: list[Enhanced], test: list[Utteran
 SLIM_REFERENCE = "slim-static@1"
 
 
-def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utterance]) -> dict[str, System]:
-    """The operating points of one variant: a slimmable DEMUCS at each width, any other model once."""
+def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utterance], timed: int) -> dict[str, System]:
+    """The operating points of one variant: a slimmable DEMUCS at each width, any other model once;
+    CPU time over the first `timed` test utterances."""
 
     def run_all(uf: float | None = None, label: str = variant) -> list[Enhanced]:
         return [enhance(model, u.noisy, uf) for u in tqdm(test, desc=f"evaluate: {label}", disable=None)]
 
     if isinstance(model, ConvFSENet):
-        return {variant: fsenet_system(model, run_all(), test)}
+        system = fsenet_system(model, run_all(), test)
+        streaming = StreamingFSENet.from_model(model)
+
+        def stream(audio: np.ndarray) -> np.ndarray:
+            streaming.reset()
+            return streaming.enhance(audio)
+
+        system.cpu_seconds_per_audio_second = cpu_per_audio_second(stream, test, timed)
+        return {variant: system}
     if model.config.dynamic:
-        return {variant: routed_system(model, run_all(), test)}
+        system = routed_system(model, run_all(), test)
+        system.cpu_seconds_per_audio_second = cpu_per_audio_second(lambda audio: enhance(model, audio), test, timed)
+        return {variant: system}
     systems = {}
     for uf in model.config.widths:
         name = f"{variant}@{uf_label(uf)}"
         systems[name] = System(SLIM_REFERENCE, run_all(uf, name), macs_per_sample(model.config, uf), {"uf": uf})
+        systems[name].cpu_seconds_per_audio_second = cpu_per_audio_second(
+            lambda audio, uf=uf: enhance(model, audio, uf), test, timed
+        )
     return systems
 
 
+def peer_system(peer: Peer, test: list[Utterance], timed: int) -> System:
+    """A peer's outputs on every test utterance, its CPU time measured in the same pass like ours (one
+    warm-up call, then the first `timed` utterances, one thread)."""
+    peer.enhance(test[0].noisy)
+    outputs, spent = [], []
+    for utterance in tqdm(test, desc=f"evaluate: {peer.name}", disable=None):
+        audio, seconds = cpu_seconds(lambda u=utterance: peer.enhance(u.noisy))
+        outputs.append(Enhanced(audio, None))
+        spent.append(seconds)
+    audio_seconds = sum(u.noisy.size for u in test[:timed]) / SAMPLE_RATE
+    return System(None, outputs, None, {}, cpu_seconds_per_audio_second=sum(spent[:timed]) / audio_seconds)
+
+
+def by_speaker_kind(rows: list[dict[str, float]], kinds: list[str]) -> dict[str, dict[str, float]]:
+    """Mean scores per speaker kind (real human recordings, synthetic voices), with their counts."""
+    result = {}
+    for kind in sorted(set(kinds)):
+        kept_rows = [row for row, kept in zip(rows, kinds, strict=True) if kept == kind]
+        result[kind] = {**mean_scores(kept_rows), **counts(kept_rows)}
+    return result
+
+
 def system_metrics(
-    systems: dict[str, System], per_system: dict[str, list[dict[str, float]]], utterances: int
+    systems: dict[str, System], per_system: dict[str, list[dict[str, float]]], kinds: list[str]
 ) -> dict[str, Any]:
-    """Mean scores of the noisy input and of every system, with costs, savings and gains.
+    """Mean scores of the noisy input and of every system, pooled and per speaker kind (`kinds`, one per
+    test utterance), with costs, savings and gains.
 
     A system's means are over the utterances it scored (`utterances_scored`, the rest counted in
     `utterances_failed`); gains and drops compare systems on the utterances every system scored."""
+    utterances = len(kinds)
     common = np.logical_and.reduce([scored_rows(rows) for rows in per_system.values()])
     noisy_common = mean_scores(per_system["noisy"], common)["pesq"]
     noisy = {**mean_scores(per_system["noisy"]), **counts(per_system["noisy"]), "utterances": utterances}
+    noisy["by_speaker_kind"] = by_speaker_kind(per_system["noisy"], kinds)
     metrics: dict[str, Any] = {"noisy": {**noisy, "utterances_scored_by_all": int(common.sum())}}
     for name, system in systems.items():
         entry = {**mean_scores(per_system[name]), **counts(per_system[name]), **system.extra}
-        entry["macs_per_sample"] = round(system.macs_per_sample, 2)
-        entry["mmac_per_second"] = round(system.macs_per_sample * SAMPLE_RATE / 1e6, 3)
+        entry["by_speaker_kind"] = by_speaker_kind(per_system[name], kinds)
+        if system.macs_per_sample is not None:
+            entry["macs_per_sample"] = round(system.macs_per_sample, 2)
+            entry["mmac_per_second"] = round(system.macs_per_sample * SAMPLE_RATE / 1e6, 3)
+        if system.cpu_seconds_per_audio_second is not None:
+            entry["cpu_seconds_per_audio_second"] = round(system.cpu_seconds_per_audio_second, 5)
         pesq_common = mean_scores(per_system[name], common)["pesq"]
-        reference = systems.get(system.family)
+        reference = systems.get(system.family) if system.family else None
         if reference is not None:
             entry["mac_saving"] = round(1.0 - system.macs_per_sample / reference.macs_per_sample, 4)
             if system.all_frames_macs_per_sample is not None:

@@ -83,6 +83,8 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
         if name == "noisy":
             axis.axhline(entry["pesq"], color="grey", linestyle="--", label="noisy input")
             continue
+        if "macs_per_sample" not in entry:  # a peer: on the CPU-time figure
+            continue
         routed = "average_uf" in entry
         marker = "s" if routed else ("^" if name in widths else "o")
         axis.scatter(entry["macs_per_sample"], entry["pesq"], marker=marker)
@@ -105,6 +107,28 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
         " triangles: the slimmable DEMUCS at fixed widths; squares: routed DEMUCS (average cost of its choices)."
     )
     return Figure("pesq_macs", "PESQ versus MACs (Pareto)", caption, _png(figure))
+
+
+def pesq_versus_cpu(evaluation: dict[str, Any]) -> Figure:
+    """Ours and the peers on one axis of cost: measured CPU time per second of audio."""
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    for name, entry in evaluation.items():
+        if name == "noisy":
+            axis.axhline(entry["pesq"], color="grey", linestyle="--", label="noisy input")
+        elif "cpu_seconds_per_audio_second" in entry:
+            peer = "macs_per_sample" not in entry
+            axis.scatter(entry["cpu_seconds_per_audio_second"], entry["pesq"], marker="D" if peer else "o")
+            axis.annotate(name, (entry["cpu_seconds_per_audio_second"], entry["pesq"]), fontsize=7)
+    axis.set_xscale("log")
+    axis.set_xlabel("CPU seconds per second of audio (one thread)")
+    axis.set_ylabel("PESQ (wide-band)")
+    axis.legend(loc="lower right", fontsize=8)
+    caption = (
+        "Every system on the test split against its measured CPU time, one utterance at a time on one thread:"
+        " Conv-FSENet through its streaming sparse path, the peers (diamonds: RNNoise, DeepFilterNet3,"
+        " spectral gating) frame by frame as a streaming user calls them, DEMUCS over the whole file."
+    )
+    return Figure("pesq_cpu", "PESQ versus CPU time, beside the peers", caption, _png(figure))
 
 
 def _task_curves(analysis: dict[str, Any], field: str) -> tuple[plt.Figure, list[tuple[Any, str]]]:
@@ -253,6 +277,7 @@ def standard_figures(
         mask_raster(masks, str(masks.keys["utt_id"].iloc[0])),
         usage_per_block(evaluation),
         pesq_versus_macs(evaluation),
+        pesq_versus_cpu(evaluation),
         score_versus_k(analysis),
         score_versus_context(analysis, probes["baselines"]),
         score_versus_snr(probes),

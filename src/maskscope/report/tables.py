@@ -17,11 +17,15 @@ def quality_table(evaluation: dict[str, Any]) -> Rows:
             "STOI": entry["stoi"],
             "SI-SDR": entry["si_sdr"],
             "scored / failed": f"{entry['utterances_scored']} / {entry['utterances_failed']}",
-            "MACs/sample (scored span)": round(entry["macs_per_sample"]) if name != "noisy" else "",
+            "PESQ real / synthetic speakers": " / ".join(
+                str(kind["pesq"]) for kind in entry.get("by_speaker_kind", {}).values()
+            ),
+            "MACs/sample (scored span)": round(entry["macs_per_sample"]) if "macs_per_sample" in entry else "",
             "MAC saving (scored span)": entry.get("mac_saving", ""),
             "MAC saving (all frames)": entry.get("all_frames", {}).get("mac_saving", ""),
             # DynCP: fraction of open gates; routed DEMUCS: average UF; slimmable DEMUCS: its fixed UF
             "usage": entry.get("gate_usage") or entry.get("average_uf") or entry.get("uf") or "",
+            "CPU s per audio s": entry.get("cpu_seconds_per_audio_second", ""),
         }
         for name, entry in evaluation.items()
     ]

@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from maskscope.core.errors import ParamsError
 from maskscope.core.io import atomic_output_dir, write_parquet
+from maskscope.evaluation.peers import load_peers
 from maskscope.evaluation.scoring import score
-from maskscope.evaluation.systems import System, system_metrics, systems_of
+from maskscope.evaluation.systems import System, peer_system, system_metrics, systems_of
 from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.pipeline.runner import StageContext
 from maskscope.training.loop import load_split
@@ -34,10 +35,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
     limit = params.evaluate.test_utterances or None
     test = load_split(deps["mix"], "test", limit=limit)
+    timed = params.evaluate.timing_utterances
     systems: dict[str, System] = {}
     for variant, directory in model_deps(deps).items():
         model, _ = load_model(directory / MODEL_FILE)
-        systems.update(systems_of(variant, model, test))
+        systems.update(systems_of(variant, model, test, timed))
+    peers, _ = load_peers(list(params.evaluate.peers))  # a peer that cannot load is logged and left out
+    for peer in peers:
+        systems[peer.name] = peer_system(peer, test, timed)
     estimates = {
         "noisy": [u.noisy for u in test],
         **{name: [o.audio for o in s.outputs] for name, s in systems.items()},
@@ -55,4 +60,4 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ]
     with atomic_output_dir(outs["scores"]) as tmp:
         write_parquet(pa.Table.from_pylist(table_rows), tmp / "scores.parquet")
-    return system_metrics(systems, per_system, len(test))
+    return system_metrics(systems, per_system, [u.kind for u in test])

@@ -61,6 +61,7 @@ class Utterance:
     level: float  # RMS of the clean active speech
     lead: int = 0  # samples of silence the mix stage put before the speech
     trail: int = 0  # and after it
+    kind: str = "synthetic"  # the speaker's: real (a human recording) or synthetic (TTS)
 
     @property
     def speech(self) -> np.ndarray:
@@ -69,14 +70,17 @@ class Utterance:
 
 def load_split(mix_dir: Path, split: str, limit: int | None = None) -> list[Utterance]:
     """Decode one split's mixtures; `limit` keeps the first N (in shard order)."""
-    table = read_shards(mix_dir, split, columns=["utt_id", "clean", "noisy", "lead_samples", "trail_samples"])
+    columns = ["utt_id", "kind", "clean", "noisy", "lead_samples", "trail_samples"]
+    table = read_shards(mix_dir, split, columns=columns)
     rows = table.to_pylist()[:limit] if limit else table.to_pylist()
     utterances = []
     for row in rows:
         clean = decode_audio(row["clean"], f"{mix_dir}: {row['utt_id']} (clean)")
         noisy = decode_audio(row["noisy"], f"{mix_dir}: {row['utt_id']} (noisy)")
         level = math.sqrt(max(active_speech_power(clean, ACTIVE_LEVEL_DB), 1e-10))
-        utterances.append(Utterance(row["utt_id"], clean, noisy, level, row["lead_samples"], row["trail_samples"]))
+        utterances.append(
+            Utterance(row["utt_id"], clean, noisy, level, row["lead_samples"], row["trail_samples"], row["kind"])
+        )
     return utterances
 
 

@@ -12,6 +12,13 @@ from maskscope.pipeline.config.section import Section
 class EvaluateParams(Section):
     test_utterances: int = Field(0, ge=0, description="test mixtures scored (0: all)")
     composite: bool = Field(True, description="also compute CSIG/CBAK/COVL")
+    peers: list[Literal["rnnoise", "deepfilternet3", "spectral-gating"]] = Field(
+        ["rnnoise", "deepfilternet3", "spectral-gating"],
+        description="other enhancers scored on the same test mixtures (a peer that cannot load is left out, logged)",
+    )
+    timing_utterances: int = Field(
+        32, ge=1, description="first test mixtures whose CPU time per second of audio is measured, for every system"
+    )
 
 
 class ProbeParams(Section):
