@@ -22,6 +22,7 @@ from maskscope.analysis.masks import read_masks
 from maskscope.core.framing import frame_count
 from maskscope.core.io import read_shards
 from maskscope.data.splits import SPLITS
+from maskscope.evaluation.peers import PEERS
 from maskscope.pipeline.config import gated_variants, load_params, preset_params, variants_of_kind
 from maskscope.pipeline.tracking import dvc_md5
 
@@ -175,11 +176,17 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
 def test_every_variant_is_trained_and_evaluated(smoke_repo):
     evaluation = json.loads((smoke_repo / "metrics/evaluate.json").read_text())
     slimmable = [f"slim-static@{width}" for width in SLIM_WIDTHS]
-    assert set(evaluation) == {"noisy", *FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS}
+    ours = {*FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS}
+    assert set(evaluation) == {"noisy", *ours, *PEERS}  # every peer loads from its wheel here
     for system in set(evaluation) - {"noisy"}:
         entry = evaluation[system]
-        for key in ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "macs_per_sample", "mac_saving"):
+        measured = ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "cpu_seconds_per_audio_second")
+        for key in (*measured, *(("macs_per_sample", "mac_saving") if system in ours else ())):
             assert np.isfinite(entry[key]), (system, key)
+        kinds = entry["by_speaker_kind"]
+        assert set(kinds) == {"real", "synthetic"}
+        per_kind = sum(kind["utterances_scored"] + kind["utterances_failed"] for kind in kinds.values())
+        assert per_kind == evaluation["noisy"]["utterances"]
     for variant in SMOKE_VARIANTS:
         assert (smoke_repo / f"models/{variant}/model.pt").is_file()
         history = (smoke_repo / f"plots/train/{variant}.csv").read_text().splitlines()
