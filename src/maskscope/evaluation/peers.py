@@ -22,12 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-from maskscope.core.constants import SAMPLE_RATE
+from maskscope.core.constants import PEER_NAMES, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 PEER_RATE = 48_000
-PEERS = ("rnnoise", "deepfilternet3", "spectral-gating")
 # Output lag of each frame-by-frame peer at 48 kHz, measured by cross-correlating its output with the
 # clean speech: RNNoise's analysis window spans two 480-sample frames; DeepFilterNet3 adds its
 # two-frame look-ahead to the 960-sample window's 480-sample overlap.
@@ -132,7 +131,8 @@ def spectral_gating_peer() -> Peer:
     return Peer("spectral-gating", enhance)
 
 
-_LOADERS = {"rnnoise": rnnoise_peer, "deepfilternet3": deepfilternet3_peer, "spectral-gating": spectral_gating_peer}
+_LOADERS = dict(zip(PEER_NAMES, (rnnoise_peer, deepfilternet3_peer, spectral_gating_peer), strict=True))
+PEERS = tuple(_LOADERS)
 
 
 def load_peers(names: list[str]) -> tuple[list[Peer], dict[str, str]]:

@@ -67,8 +67,12 @@ def cpu_per_audio_second(enhance_one: Callable[[np.ndarray], Any], test: list[Ut
     call (numba compiles, libraries load)."""
     sample = test[: max(timed, 1)]
     enhance_one(sample[0].noisy)
-    spent = sum(cpu_seconds(lambda u=u: enhance_one(u.noisy))[1] for u in sample)
-    return spent / (sum(u.noisy.size for u in sample) / SAMPLE_RATE)
+    return per_audio_second([cpu_seconds(lambda u=u: enhance_one(u.noisy))[1] for u in sample], sample)
+
+
+def per_audio_second(spent: list[float], utterances: list[Utterance]) -> float:
+    """CPU seconds `spent` on `utterances` (one figure each), per second of their audio."""
+    return sum(spent) / (sum(u.noisy.size for u in utterances) / SAMPLE_RATE)
 
 
 def block_usage(gates: list[np.ndarray]) -> list[float]:
@@ -181,8 +185,8 @@ def peer_system(peer: Peer, test: list[Utterance], timed: int) -> System:
         audio, seconds = cpu_seconds(lambda u=utterance: peer.enhance(u.noisy))
         outputs.append(Enhanced(audio, None))
         spent.append(seconds)
-    audio_seconds = sum(u.noisy.size for u in test[:timed]) / SAMPLE_RATE
-    return System(None, outputs, None, {}, cpu_seconds_per_audio_second=sum(spent[:timed]) / audio_seconds)
+    sample = test[: max(timed, 1)]
+    return System(None, outputs, None, {}, cpu_seconds_per_audio_second=per_audio_second(spent[: len(sample)], sample))
 
 
 def by_speaker_kind(rows: list[dict[str, float]], kinds: list[str]) -> dict[str, dict[str, float]]:

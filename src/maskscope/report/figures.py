@@ -75,6 +75,14 @@ def usage_per_block(evaluation: dict[str, Any]) -> Figure:
     return Figure("usage_per_block", "Gate usage per block", caption, _png(figure))
 
 
+def _finish_pesq_axes(axis: plt.Axes, cost_label: str) -> None:
+    """The shared frame of the quality-versus-cost figures: log cost axis, PESQ, legend."""
+    axis.set_xscale("log")
+    axis.set_xlabel(cost_label)
+    axis.set_ylabel("PESQ (wide-band)")
+    axis.legend(loc="lower right", fontsize=8)
+
+
 def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
     """The Pareto plot: every system's PESQ against the MACs it spent per input sample."""
     figure, axis = plt.subplots(figsize=(6.5, 4))
@@ -97,10 +105,7 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
     if widths:  # the slimmable model's widths as one curve: the static front routing must beat
         points = sorted((entry["macs_per_sample"], entry["pesq"]) for entry in widths.values())
         axis.plot(*zip(*points, strict=True), color="grey", linewidth=0.8, label="slimmable DEMUCS, static UF")
-    axis.set_xscale("log")
-    axis.set_xlabel("MACs per input sample (gates and router included)")
-    axis.set_ylabel("PESQ (wide-band)")
-    axis.legend(loc="lower right", fontsize=8)
+    _finish_pesq_axes(axis, "MACs per input sample (gates and router included)")
     caption = (
         "Every system on the test split, cost counted on the scored span (the frames whose quality is scored)."
         " Circles: Conv-FSENet variants (lines join DynCP and the static models of equal cost to the dense one);"
@@ -119,10 +124,7 @@ def pesq_versus_cpu(evaluation: dict[str, Any]) -> Figure:
             peer = "macs_per_sample" not in entry
             axis.scatter(entry["cpu_seconds_per_audio_second"], entry["pesq"], marker="D" if peer else "o")
             axis.annotate(name, (entry["cpu_seconds_per_audio_second"], entry["pesq"]), fontsize=7)
-    axis.set_xscale("log")
-    axis.set_xlabel("CPU seconds per second of audio (one thread)")
-    axis.set_ylabel("PESQ (wide-band)")
-    axis.legend(loc="lower right", fontsize=8)
+    _finish_pesq_axes(axis, "CPU seconds per second of audio (one thread)")
     caption = (
         "Every system on the test split against its measured CPU time, one utterance at a time on one thread:"
         " Conv-FSENet through its streaming sparse path, the peers (diamonds: RNNoise, DeepFilterNet3,"

@@ -6,14 +6,15 @@ from typing import Literal
 
 from pydantic import Field
 
+from maskscope.core.constants import PEER_NAMES
 from maskscope.pipeline.config.section import Section
 
 
 class EvaluateParams(Section):
     test_utterances: int = Field(0, ge=0, description="test mixtures scored (0: all)")
     composite: bool = Field(True, description="also compute CSIG/CBAK/COVL")
-    peers: list[Literal["rnnoise", "deepfilternet3", "spectral-gating"]] = Field(
-        ["rnnoise", "deepfilternet3", "spectral-gating"],
+    peers: list[Literal[PEER_NAMES]] = Field(
+        list(PEER_NAMES),
         description="other enhancers scored on the same test mixtures (a peer that cannot load is left out, logged)",
     )
     timing_utterances: int = Field(
