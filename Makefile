@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 PRESET ?= default
 TOOL ?= dvc
 APT_PACKAGES := build-essential espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
-	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 git chromium
+	asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 festvox-ru \
+	fillets-ng-data-cs fillets-ng-data-nl lincity-ng-data git chromium
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: repro test test-fast lint install apt ui compile bench

@@ -112,7 +112,7 @@ DATA_STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         name="corpus",
-        description="clean speech: TTS voices speaking a seeded grammar + real asterisk prompts, or VoiceBank",
+        description="clean speech: TTS voices speaking a seeded grammar + eight real speakers, or VoiceBank",
         deps={"archives": "data/archives"},
         outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
         params=("seed", "corpus"),

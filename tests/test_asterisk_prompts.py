@@ -14,10 +14,10 @@ import pytest
 from maskscope.core.audio import SAMPLE_RATE
 from maskscope.core.errors import AudioError, ToolMissingError
 from maskscope.data.asterisk_prompts import (
+    ASTERISK_SPEAKERS,
     BYTES_PER_SECOND,
     NON_SPEECH_STEMS,
-    REAL_SPEAKERS,
-    RealSpeaker,
+    AsteriskSpeaker,
     decode_g722,
     list_prompts,
     package_version,
@@ -26,7 +26,7 @@ from maskscope.data.asterisk_prompts import (
 )
 
 
-def installed(speaker: RealSpeaker) -> bool:
+def installed(speaker: AsteriskSpeaker) -> bool:
     if shutil.which("dpkg-query") is None:
         return speaker.directory.is_dir()
     result = subprocess.run(
@@ -43,7 +43,7 @@ with_packages = pytest.mark.parametrize(
             id=s.speaker,
             marks=pytest.mark.skipif(not installed(s), reason=f"needs apt-get install -y {s.debian_package}"),
         )
-        for s in REAL_SPEAKERS
+        for s in ASTERISK_SPEAKERS
     ],
 )
 
@@ -54,21 +54,21 @@ def encode(audio: np.ndarray) -> bytes:
 
 
 def test_three_speakers_none_reserved() -> None:
-    assert [s.language for s in REAL_SPEAKERS] == ["fr", "it", "ru"]
-    assert len({s.speaker for s in REAL_SPEAKERS}) == 3
-    for speaker in REAL_SPEAKERS:
+    assert [s.language for s in ASTERISK_SPEAKERS] == ["fr", "it", "ru"]
+    assert len({s.speaker for s in ASTERISK_SPEAKERS}) == 3
+    for speaker in ASTERISK_SPEAKERS:
         # English and Spanish prompts are reserved for an independent evaluation.
         assert speaker.debian_package == f"asterisk-core-sounds-{speaker.language}-g722"
         assert "-en" not in speaker.debian_package and "-es" not in speaker.debian_package
 
 
 @with_packages
-def test_directory_comes_from_the_package(speaker: RealSpeaker) -> None:
+def test_directory_comes_from_the_package(speaker: AsteriskSpeaker) -> None:
     assert resolve_directory(speaker) == speaker.directory
 
 
 @with_packages
-def test_prompts_are_sorted_speech_files_with_subfolders(speaker: RealSpeaker) -> None:
+def test_prompts_are_sorted_speech_files_with_subfolders(speaker: AsteriskSpeaker) -> None:
     root = resolve_directory(speaker)
     prompts = list_prompts(speaker)
     everything = list_prompts(speaker, speech_only=False)
@@ -82,7 +82,7 @@ def test_prompts_are_sorted_speech_files_with_subfolders(speaker: RealSpeaker) -
 
 
 @with_packages
-def test_decoded_prompt_is_plausible_speech(speaker: RealSpeaker) -> None:
+def test_decoded_prompt_is_plausible_speech(speaker: AsteriskSpeaker) -> None:
     prompts = list_prompts(speaker)
     path = max(prompts[:80], key=lambda p: p.stat().st_size)
     audio = decode_g722(path)
@@ -134,13 +134,13 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_missing_package_says_how_to_install(tmp_path: Path) -> None:
-    ghost = RealSpeaker("asterisk-xx", "xx", "asterisk-core-sounds-xx-g722", tmp_path / "xx_XX_f_Nobody")
+    ghost = AsteriskSpeaker("asterisk-xx", "xx", "asterisk-core-sounds-xx-g722", tmp_path / "xx_XX_f_Nobody")
     for call in (list_prompts, resolve_directory, package_version):
         with pytest.raises(ToolMissingError, match="apt-get install -y asterisk-core-sounds-xx-g722"):
             call(ghost)
 
 
 @with_packages
-def test_package_version_names_the_package(speaker: RealSpeaker) -> None:
+def test_package_version_names_the_package(speaker: AsteriskSpeaker) -> None:
     version = package_version(speaker)
     assert version.startswith(f"{speaker.debian_package} ") and any(c.isdigit() for c in version)

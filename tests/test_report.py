@@ -109,7 +109,7 @@ def results() -> tuple[dict, dict, dict, MaskSet]:
 def build(directory: Path) -> Path:
     evaluation, probes, analysis, masks = results()
     figures = standard_figures(evaluation, probes, analysis, masks, "dyncp-25")
-    tables = {"The papers and us": paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    tables = {"The papers and us": paper_comparison(evaluation, probes, "synthetic", "embedded")}
     write_report(directory, "test report", figures, tables, ["a note"])
     return directory / "index.html"
 
@@ -160,9 +160,9 @@ def test_the_page_is_self_contained_and_the_markdown_links_its_figures(tmp_path)
 def test_the_paper_comparison_describes_the_data_the_run_used():
     evaluation, probes, _, _ = results()
     embedded = {
-        row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")
+        row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "synthetic", "embedded")
     }
-    vbd = {row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "vbd", "synthetic")}
+    vbd = {row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "vbd", "embedded")}
     demand = {row["quantity"]: row["difference"] for row in paper_comparison(evaluation, probes, "synthetic", "demand")}
     drop, noise = "DynCP Φ=0.25: relative PESQ drop vs dense", "Noise-type accuracy from masks"
     assert "embedded" in embedded[drop] and "embedded" not in vbd[drop] and "Same corpus" in vbd[drop]
@@ -172,23 +172,23 @@ def test_the_paper_comparison_describes_the_data_the_run_used():
 
 def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
     evaluation, probes, _, _ = results()
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     head_to_head = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]
     # routed 1.62 at 3392 * 0.3² + 16 = 321 MACs vs static 1.6 at 3392 / 16 = 212: better PESQ, more MACs
     assert head_to_head["difference"].startswith("Not matched: more MACs than the static model even without")
     assert head_to_head["ours"] == "1.620 vs 1.600; 321 vs 212 (+52 % MACs)"
     evaluation["slim-dyn-25"]["macs_per_sample"] = 220.0  # backbone 204 < 212, plus the router's 16
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     assert (
         "the router's own 16.0 MACs"
         in rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
     )
     evaluation["slim-dyn-25"]["macs_per_sample"] = 200.0
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     matched = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
     assert matched.startswith("Matched") and "router_epochs" in matched
     evaluation["slim-dyn-25"]["pesq"] = 1.55  # cheaper than the static width, and worse
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     cheaper_and_worse = rows["Routed (target 0.25) vs static UF 1/4: PESQ, MACs per sample"]["difference"]
     assert cheaper_and_worse.startswith("Not matched: 0.050 lower PESQ at fewer MACs")
     assert rows["Routed DEMUCS, target UF 0.10: PESQ / average UF"]["ours"] == "1.550 / 0.18"
@@ -198,13 +198,13 @@ def test_the_slimming_rows_say_whether_routing_beat_the_static_quarter_width():
 def test_without_slimming_models_there_are_no_slimming_rows():
     evaluation, probes, _, _ = results()
     fsenet_only = {name: entry for name, entry in evaluation.items() if not name.startswith("slim")}
-    quantities = [row["quantity"] for row in paper_comparison(fsenet_only, probes, "synthetic", "synthetic")]
+    quantities = [row["quantity"] for row in paper_comparison(fsenet_only, probes, "synthetic", "embedded")]
     assert quantities and not any("DEMUCS" in quantity for quantity in quantities)
 
 
 def test_the_paper_rows_give_the_score_in_the_papers_snr_range_and_the_cost_against_the_budget():
     evaluation, probes, _, _ = results()
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     assert "at 0 dB SNR and above" in rows["VAD accuracy from masks"]["difference"]
     assert "93.5 %" in rows["VAD accuracy from masks"]["difference"]
     cost = rows["Probe cost per frame"]
@@ -212,8 +212,8 @@ def test_the_paper_rows_give_the_score_in_the_papers_snr_range_and_the_cost_agai
     assert "vad: 0.01 µs, 1/300.0 of webrtcvad (3 µs); within 1/100 at K = 2 (0.87)." in cost["difference"]
     assert "f0: 0.01 µs, 1/500,000.0 of harvest (5000 µs); no K on the curve within 1/100." in cost["difference"]
     probes["dyncp-25"]["from_0db"] = dict.fromkeys(probes["dyncp-25"]["from_0db"])  # no mixture at 0 dB and above
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     assert "0 dB" not in rows["VAD accuracy from masks"]["difference"]
     del probes["dyncp-25"]["cpu_budget"], probes["dyncp-25"]["from_0db"]  # metrics from before these keys
-    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "synthetic")}
+    rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     assert "Probe cost per frame" not in rows and "0 dB" not in rows["VAD accuracy from masks"]["difference"]

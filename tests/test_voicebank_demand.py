@@ -124,7 +124,7 @@ def test_listed_splits_put_the_named_speakers_aside():
     [
         ({"corpus": {"source": "vbd"}}, "download.corpora' must include 'vbd'"),
         ({"noises": {"source": "demand"}}, "not demand noise classes"),
-        ({"noises": {"classes": ["white", "TBUS"]}}, "not synthetic noise classes"),
+        ({"noises": {"classes": ["white", "TBUS"]}}, "not embedded noise classes"),
         ({"mix": {"source": "vbd"}}, "needs corpus.source 'vbd'"),
         ({"splits": {"valid_speakers": ["p226"]}}, "go together"),
     ],

@@ -9,8 +9,15 @@ ROUTER_FRAME = 256
 PEAK_LIMIT = 0.99
 # A frame or block is active speech when within this many dB of the signal's loudest one.
 ACTIVE_LEVEL_DB = -35.0
-# The synthetic noise classes the embedded corpus can make.
+# The noise classes the embedded corpus synthesises.
 SYNTHETIC_NOISE_CLASSES = ("white", "pink", "brown", "hum", "traffic", "clatter", "hvac", "babble", "rain")
+# The real human speakers the embedded corpus can take (data/real_speech.py says where each comes from).
+REAL_SPEAKER_IDS = (
+    *("asterisk-fr", "asterisk-it", "asterisk-ru", "festvox-ru"),
+    *("fillets-cs-small", "fillets-cs-big", "fillets-nl-small", "fillets-nl-big"),
+)
+# The recorded noise classes the embedded corpus can take (LinCity-NG's ambiences, data/recorded_noise.py).
+RECORDED_NOISE_CLASSES = ("street", "industry", "crowd", "water")
 # DEMAND's environments, the noise classes of the real-noise presets.
 DEMAND_ENVIRONMENTS = (
     *("DKITCHEN", "DLIVING", "DWASHING", "NFIELD", "NPARK", "NRIVER", "OHALLWAY", "OMEETING", "OOFFICE"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 from maskscope.core.errors import ToolMissingError
 
@@ -34,3 +35,14 @@ def debian_package_version(package: str) -> str:
             f"Debian package {package} is not installed; install it with: apt-get install -y {package}"
         )
     return version
+
+
+def debian_package_files(package: str) -> list[Path]:
+    """The files an installed Debian package put on disk, or fail with the apt-get line that installs it."""
+    dpkg = require_tool("dpkg", "dpkg")
+    result = subprocess.run([dpkg, "-L", package], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise ToolMissingError(
+            f"Debian package {package} is not installed; install it with: apt-get install -y {package}"
+        )
+    return [Path(line) for line in result.stdout.splitlines() if Path(line).is_file()]

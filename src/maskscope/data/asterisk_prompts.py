@@ -9,6 +9,7 @@ must not be used here.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import subprocess
@@ -41,7 +42,7 @@ _CONTAINER_MAGIC = {b"RIFF": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg", b"ID3": "MP
 
 
 @dataclass(frozen=True)
-class RealSpeaker:
+class AsteriskSpeaker:
     """One human speaker: the Debian package holding their prompts and where it installs them."""
 
     speaker: str
@@ -50,22 +51,22 @@ class RealSpeaker:
     directory: Path  # where Debian 12 installs the prompts; resolve_directory() asks dpkg
 
 
-REAL_SPEAKERS: tuple[RealSpeaker, ...] = (
-    RealSpeaker("asterisk-fr", "fr", "asterisk-core-sounds-fr-g722", Path("/usr/share/asterisk/sounds/fr_CA_f_June")),
-    RealSpeaker("asterisk-it", "it", "asterisk-core-sounds-it-g722", Path("/usr/share/asterisk/sounds/it_IT_m_Carlo")),
-    RealSpeaker(
+ASTERISK_SPEAKERS: tuple[AsteriskSpeaker, ...] = (
+    AsteriskSpeaker("asterisk-fr", "fr", "asterisk-core-sounds-fr-g722", Path("/usr/share/asterisk/sounds/fr_CA_f_June")),
+    AsteriskSpeaker("asterisk-it", "it", "asterisk-core-sounds-it-g722", Path("/usr/share/asterisk/sounds/it_IT_m_Carlo")),
+    AsteriskSpeaker(
         "asterisk-ru", "ru", "asterisk-core-sounds-ru-g722", Path("/usr/share/asterisk/sounds/ru_RU_f_IvrvoiceRU")
     ),
 )
 
 
-def _missing(speaker: RealSpeaker, why: str) -> ToolMissingError:
+def _missing(speaker: AsteriskSpeaker, why: str) -> ToolMissingError:
     return ToolMissingError(
         f"real speech of {speaker.speaker}: {why}; install it with: apt-get install -y {speaker.debian_package}"
     )
 
 
-def _dpkg_g722_files(speaker: RealSpeaker) -> list[Path] | None:
+def _dpkg_g722_files(speaker: AsteriskSpeaker) -> list[Path] | None:
     """The .g722 files dpkg says the package installed, or None when dpkg is not available."""
     dpkg = shutil.which("dpkg")
     if dpkg is None:
@@ -78,7 +79,7 @@ def _dpkg_g722_files(speaker: RealSpeaker) -> list[Path] | None:
     return [Path(line) for line in result.stdout.splitlines() if line.endswith(".g722")]
 
 
-def resolve_directory(speaker: RealSpeaker) -> Path:
+def resolve_directory(speaker: AsteriskSpeaker) -> Path:
     """The directory holding the speaker's prompts, as installed by its Debian package.
 
     Asks dpkg which files the package installed and takes the folder that holds them all, so a
@@ -112,7 +113,7 @@ def is_speech_prompt(path: Path, root: Path) -> bool:
     return path.stem not in NON_SPEECH_STEMS and not (set(relative.parts[:-1]) & NON_SPEECH_DIRECTORIES)
 
 
-def list_prompts(speaker: RealSpeaker, *, speech_only: bool = True) -> list[Path]:
+def list_prompts(speaker: AsteriskSpeaker, *, speech_only: bool = True) -> list[Path]:
     """Sorted .g722 prompt files of one speaker, subfolders included.
 
     With `speech_only` (the default) tones, beeps, the silence/ folder and empty (0-byte) files
@@ -166,6 +167,26 @@ def decode_g722(path: Path) -> np.ndarray:
     return audio
 
 
-def package_version(speaker: RealSpeaker) -> str:
+def package_version(speaker: AsteriskSpeaker) -> str:
     """The speaker's Debian package and version, e.g. "asterisk-core-sounds-fr-g722 1.6.1-1"."""
     return f"{speaker.debian_package} {debian_package_version(speaker.debian_package)}"
+
+
+def prompt_transcripts(speaker: AsteriskSpeaker) -> dict[str, str]:
+    """`relative/name` -> text, from the package's core-sounds-LANG.txt(.gz) documentation."""
+    doc_dir = Path("/usr/share/doc") / speaker.debian_package.removesuffix("-g722")
+    candidates = sorted(doc_dir.glob(f"core-sounds-{speaker.language}.txt*"))
+    if not candidates:
+        return {}
+    path = candidates[0]
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    transcripts = {}
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        if line.startswith(";") or ":" not in line:
+            continue
+        name, text = line.split(":", 1)
+        text = text.strip()
+        # Bracketed entries describe tones and silence, not speech.
+        if text and not text.startswith("["):
+            transcripts[name.strip()] = text
+    return transcripts

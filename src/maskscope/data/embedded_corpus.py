@@ -1,4 +1,4 @@
-"""The embedded speech corpus: TTS voices reading a seeded grammar, plus real asterisk prompts.
+"""The embedded speech corpus: TTS voices reading a seeded grammar, plus real human recordings.
 
 Every utterance is normalised to the same active speech level, stored as 16-bit FLAC bytes, and
 described in a manifest (speaker, source with package version, text, duration, sha256 of PCM).
@@ -6,7 +6,6 @@ described in a manifest (speaker, source with package version, text, duration, s
 
 from __future__ import annotations
 
-import gzip
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -22,14 +21,8 @@ from maskscope.data.utterances import utterance_row
 from maskscope.core.errors import ParamsError
 from maskscope.core.framing import active_speech_power
 from maskscope.data.grammar import make_sentences
-from maskscope.data.asterisk_prompts import (
-    REAL_SPEAKERS,
-    RealSpeaker,
-    decode_g722,
-    list_prompts,
-    package_version,
-    resolve_directory,
-)
+from maskscope.data.real_speech import RealVoice
+from maskscope.core.tools import debian_package_version
 from maskscope.core.seeding import item_seed
 from maskscope.data.tts import SyntheticVoice, synthesize, voice_catalogue, voice_family, voice_version
 
@@ -90,63 +83,28 @@ def synthesise(jobs: list[SyntheticJob], workers: int) -> Iterator[dict]:
         yield from pool.imap(_synthesise_row, jobs, chunksize=4)
 
 
-def prompt_transcripts(speaker: RealSpeaker) -> dict[str, str]:
-    """`relative/name` -> text, from the package's core-sounds-LANG.txt(.gz) documentation."""
-    doc_dir = Path("/usr/share/doc") / speaker.debian_package.removesuffix("-g722")
-    candidates = sorted(doc_dir.glob(f"core-sounds-{speaker.language}.txt*"))
-    if not candidates:
-        return {}
-    path = candidates[0]
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    transcripts = {}
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        if line.startswith(";") or ":" not in line:
-            continue
-        name, text = line.split(":", 1)
-        text = text.strip()
-        # Bracketed entries describe tones and silence, not speech.
-        if text and not text.startswith("["):
-            transcripts[name.strip()] = text
-    return transcripts
-
-
-def real_rows(
-    speaker: RealSpeaker, seed: int, seconds: float, min_seconds: float, max_seconds: float
-) -> Iterator[dict]:
-    """Prompts with a spoken transcript, in a seeded order, until `seconds` of speech are taken."""
-    transcripts = prompt_transcripts(speaker)
-    source = f"{speaker.debian_package} {package_version(speaker)}"
-    root = resolve_directory(speaker)
-    prompts = []
-    for path in list_prompts(speaker):
-        name = path.relative_to(root).with_suffix("").as_posix()
-        if name in transcripts:
-            prompts.append((name, path))
-    prompts.sort(key=lambda item: item_seed(seed, "prompt", speaker.speaker, item[0]))
+def real_rows(voice: RealVoice, seed: int, seconds: float, min_seconds: float, max_seconds: float) -> Iterator[dict]:
+    """The voice's recordings in a seeded order, until `seconds` of speech are taken."""
+    source = f"{voice.debian_package} {debian_package_version(voice.debian_package)}"
+    recordings = sorted(voice.recordings(), key=lambda rec: item_seed(seed, "prompt", voice.speaker, rec.name))
     taken = 0.0
-    for name, path in prompts:
+    for recording in recordings:
         if taken >= seconds:
             return
-        audio = decode_g722(path)
+        audio = voice.decode(recording.path)
         duration = audio.size / SAMPLE_RATE
         if not min_seconds <= duration <= max_seconds:
             continue
         taken += duration
-        utt_id = f"{speaker.speaker}-{name.replace('/', '_')}"
+        utt_id = f"{voice.speaker}-{recording.name.replace('/', '_')}"
         yield utterance_row(
             utt_id,
-            speaker.speaker,
-            speaker.speaker,
+            voice.speaker,
+            voice.speaker,
             "real",
-            speaker.language,
+            voice.language,
             source,
-            transcripts[name],
+            recording.text,
             normalise_level(audio),
+            licence=voice.licence,
         )
-
-
-def real_speaker(speaker_id: str) -> RealSpeaker:
-    for speaker in REAL_SPEAKERS:
-        if speaker.speaker == speaker_id:
-            return speaker
-    raise KeyError(speaker_id)

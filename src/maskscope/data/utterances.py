@@ -17,6 +17,7 @@ CORPUS_SCHEMA = pa.schema(
         ("kind", pa.string()),  # "synthetic" | "real"
         ("language", pa.string()),
         ("source", pa.string()),  # engine or Debian package, with its version
+        ("licence", pa.string()),  # of a recording, as its package states it; null for generated speech
         ("text", pa.string()),
         ("duration_s", pa.float64()),
         ("num_samples", pa.int64()),
@@ -32,7 +33,15 @@ def pcm_sha256(audio: np.ndarray) -> str:
 
 
 def utterance_row(
-    utt_id: str, speaker: str, family: str, kind: str, language: str, source: str, text: str, audio: np.ndarray
+    utt_id: str,
+    speaker: str,
+    family: str,
+    kind: str,
+    language: str,
+    source: str,
+    text: str,
+    audio: np.ndarray,
+    licence: str | None = None,
 ) -> dict:
     """A manifest row with the audio as stored (16-bit FLAC of `audio`, which is used as given)."""
     audio = quantize_pcm16(audio)
@@ -43,6 +52,7 @@ def utterance_row(
         "kind": kind,
         "language": language,
         "source": source,
+        "licence": licence,
         "text": text,
         "duration_s": audio.size / SAMPLE_RATE,
         "num_samples": int(audio.size),

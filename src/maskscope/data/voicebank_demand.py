@@ -87,7 +87,9 @@ def vbd_clean_rows(archives_dir: Path, near: Path) -> Iterator[dict]:
                 speaker = speaker_of(utt_id)
                 audio = read_resampled(path)
                 source = f"VoiceBank+DEMAND {name}"
-                yield utterance_row(utt_id, speaker, speaker, "real", "en", source, transcripts.get(utt_id, ""), audio)
+                yield utterance_row(
+                    utt_id, speaker, speaker, "real", "en", source, transcripts.get(utt_id, ""), audio, licence="CC-BY-4.0"
+                )
 
 
 def parse_vbd_log(path: Path) -> dict[str, tuple[str, float]]:

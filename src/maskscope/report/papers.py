@@ -21,7 +21,8 @@ def _versus(ours: float, paper: float, unit: str = "") -> str:
 
 # What differs from the papers' data, by where the mixtures come from (params mix.source, noises.source).
 TRAINING_DATA = {
-    "synthetic": "Our models train for minutes on CPU on an embedded TTS + synthetic-noise corpus, not on"
+    "synthetic": "Our models train for minutes on CPU on an embedded corpus (TTS voices and eight real speakers,"
+    " synthetic and recorded noise), not on"
     " VoiceBank+DEMAND on a GPU; the `vbd` preset is the like-for-like run.",
     "vbd": "Same corpus as the paper (VoiceBank+DEMAND); our training length, seed and hardware differ.",
 }
@@ -30,8 +31,9 @@ PADDING = {
     "vbd": " Truth is an energy VAD on the clean VoiceBank files.",
 }
 NOISE_CLASSES = {
-    "synthetic": " Our classes are synthetic (white, pink, brown, hum, traffic, clatter, HVAC, babble, rain),"
-    " not recorded noise types, and the folds never share a speaker.",
+    "embedded": " Our classes are nine synthetic ones (white, pink, brown, hum, traffic, clatter, HVAC, babble,"
+    " rain) and four recorded ambiences (street, industry, crowd, water), not DEMAND's environments, and the"
+    " folds never share a speaker.",
     "demand": " Our classes are the DEMAND environments the `noises` stage mixed in, with speaker-disjoint folds.",
     "vbd": " Our classes are VoiceBank+DEMAND's noise labels from logfiles.zip, with speaker-disjoint folds.",
 }

@@ -9,7 +9,8 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from maskscope.core.io import atomic_output_dir, write_parquet, write_shards
-from maskscope.data.embedded_corpus import real_rows, real_speaker, synthesise, synthetic_jobs
+from maskscope.data.embedded_corpus import real_rows, synthesise, synthetic_jobs
+from maskscope.data.real_speech import real_voice
 from maskscope.data.utterances import CORPUS_SCHEMA
 from maskscope.data.voicebank_demand import vbd_clean_rows
 from maskscope.pipeline.runner import StageContext
@@ -36,14 +37,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
 
 def embedded_rows(params: Any, workers: int) -> list[dict]:
-    """TTS voices reading the seeded grammar, then the real asterisk prompts."""
+    """TTS voices reading the seeded grammar, then the real speakers' recordings."""
     corpus = params.corpus
     jobs = synthetic_jobs(params.seed, corpus.synthetic_speakers, corpus.sentences_per_speaker)
     rows = list(tqdm(synthesise(jobs, workers), total=len(jobs), desc="corpus: TTS", unit="utt", disable=None))
     for speaker_id in corpus.real_speakers:
-        speaker = real_speaker(speaker_id)
         prompts = real_rows(
-            speaker,
+            real_voice(speaker_id),
             params.seed,
             corpus.real_seconds_per_speaker,
             corpus.min_utterance_seconds,

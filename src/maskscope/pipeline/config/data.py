@@ -6,11 +6,15 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from maskscope.core.constants import ACTIVE_LEVEL_DB, DEMAND_ENVIRONMENTS, SYNTHETIC_NOISE_CLASSES
+from maskscope.core.constants import (
+    ACTIVE_LEVEL_DB,
+    DEMAND_ENVIRONMENTS,
+    REAL_SPEAKER_IDS,
+    RECORDED_NOISE_CLASSES,
+    SYNTHETIC_NOISE_CLASSES,
+)
 from maskscope.core.errors import ParamsError
 from maskscope.pipeline.config.section import Section, source_of
-
-RealSpeakerId = Literal["asterisk-fr", "asterisk-it", "asterisk-ru"]
 
 
 class DownloadParams(Section):
@@ -25,7 +29,8 @@ class DownloadParams(Section):
 
 class CorpusParams(Section):
     source: Literal["embedded", "vbd"] = Field(
-        "embedded", description="embedded (TTS + asterisk prompts) or vbd (VoiceBank clean speech, as published)"
+        "embedded",
+        description="embedded (TTS voices + real speakers from Debian packages) or vbd (VoiceBank clean speech)",
     )
     synthetic_speakers: int = Field(
         25, ge=3, le=64, description="how many voices of the TTS catalogue to use (espeak-ng, flite, festival)"
@@ -33,9 +38,9 @@ class CorpusParams(Section):
     sentences_per_speaker: int = Field(
         32, ge=1, description="sentences from the seeded grammar spoken by each synthetic voice"
     )
-    real_speakers: list[RealSpeakerId] = Field(
-        ["asterisk-fr", "asterisk-it", "asterisk-ru"],
-        description="real human speakers from Debian's asterisk-core-sounds-*-g722 packages",
+    real_speakers: list[Literal[REAL_SPEAKER_IDS]] = Field(
+        list(REAL_SPEAKER_IDS),
+        description="real human speakers (Debian: asterisk-core-sounds-*-g722, festvox-ru, fillets-ng-data-*)",
     )
     real_seconds_per_speaker: float = Field(
         250.0, ge=0, description="seconds of prompts taken from each real speaker (seeded choice)"
@@ -70,23 +75,26 @@ class SplitParams(Section):
 
 
 class NoiseParams(Section):
-    source: Literal["synthetic", "demand"] = Field(
-        "synthetic", description="synthesised classes, or DEMAND recordings (one class per environment)"
+    source: Literal["embedded", "demand"] = Field(
+        "embedded",
+        description="embedded: synthesised and recorded (lincity-ng-data) classes; demand: DEMAND's environments",
     )
     classes: list[str] = Field(
-        list(SYNTHETIC_NOISE_CLASSES),
+        [*SYNTHETIC_NOISE_CLASSES, *RECORDED_NOISE_CLASSES],
         min_length=2,
-        description="noise classes per split: synthetic class names, or DEMAND environments for source demand",
+        description="noise classes per split: embedded class names, or DEMAND environments for source demand",
     )
     seconds_per_class: float = Field(
-        90.0, gt=0, description="length of each synthetic class's recording per split (DEMAND: all of it)"
+        90.0,
+        gt=0,
+        description="length of each synthesised class's recording per split (recorded ones: all their split's files)",
     )
 
     @field_validator("classes")
     @classmethod
     def _known_classes(cls, classes: list[str], info: ValidationInfo) -> list[str]:
-        source = info.data.get("source", "synthetic")
-        allowed = SYNTHETIC_NOISE_CLASSES if source == "synthetic" else DEMAND_ENVIRONMENTS
+        source = info.data.get("source", "embedded")
+        allowed = (*SYNTHETIC_NOISE_CLASSES, *RECORDED_NOISE_CLASSES) if source == "embedded" else DEMAND_ENVIRONMENTS
         unknown = [name for name in classes if name not in allowed]
         if unknown:
             raise ValueError(f"{unknown} are not {source} noise classes; allowed: {', '.join(allowed)}")

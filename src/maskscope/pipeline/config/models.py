@@ -41,11 +41,15 @@ class TrainParams(Section):
         (-6.0, 6.0), description="dynamic mixing: gain of speech and noise together, drawn from [low, high] dB"
     )
     grad_clip_norm: float | None = Field(
-        None, gt=0, description="clip the gradient's global norm to this before each step; null: no clipping"
+        5.0, gt=0, description="clip the gradient's global norm to this before each step; null: no clipping"
     )
     batch_size: int = Field(16, ge=1, description="crops per optimiser step")
     segment_seconds: float = Field(2.0, gt=0, description="length of the random training crops")
-    learning_rate: float = Field(1.5e-3, gt=0, description="Adam learning rate at the start; cosine decay to 1/10")
+    learning_rate: float = Field(
+        3e-3,
+        gt=0,
+        description="Adam learning rate at the start; cosine decay to 1/10 (3e-3 with clipping at 5: best on valid)",
+    )
     gate_estimator: Literal["ste", "gumbel"] = Field(
         "ste", description="surrogate gradient of the binary gates: straight-through sigmoid or Gumbel-sigmoid"
     )
