@@ -276,7 +276,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
     )
     probes = Stage(
         name="probes",
-        description="linear probes on mask bits (VAD, noise class, F0, SNR): L1-path selection, speaker-disjoint CV",
+        description="linear probes on mask bits (VAD, noise class, F0, SNR): fitted on train, scored on test",
         deps={
             "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
             "labels": "data/labels",

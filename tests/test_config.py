@@ -59,6 +59,20 @@ def test_cross_field_rule():
         validate_params(data)
 
 
+@pytest.mark.parametrize(
+    "probes, message",
+    [
+        ({"fit_split": "test"}, r"probes\.fit_split' \(test\) is also in probes\.splits"),
+        ({"inverse_penalties": [0.0]}, "positive"),
+    ],
+)
+def test_probes_are_never_scored_on_what_they_were_fitted_on(probes, message):
+    data = Params().model_dump(mode="json")
+    data["probes"].update(probes)
+    with pytest.raises(ParamsError, match=message):
+        validate_params(data)
+
+
 def test_invalid_yaml_names_the_file(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("seed: [1,\n")

@@ -18,7 +18,7 @@ import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
 
-from maskscope.analysis.masks import read_masks
+from maskscope.analysis.masks import aligned_bits, read_masks
 from maskscope.core.framing import frame_count
 from maskscope.core.io import read_shards
 from maskscope.data.splits import SPLITS
@@ -390,3 +390,15 @@ def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
         assert method["cpu_seconds_per_audio_second"] > 0
     table = pq.read_table(smoke_repo / "data/probes/dyncp-25-vad.parquet").to_pandas()
     assert (table["bit"] == -1).sum() == 1 and (table["bit"] >= 0).sum() <= 24
+    # Fitted on train, scored on test: the table written is the probe whose score is reported.
+    assert analysis["fit"]["splits"] == ["train"] and analysis["scored"]["splits"] == ["test"]
+    labels = pq.read_table(smoke_repo / "data/labels/test.parquet").to_pandas()
+    masks = read_masks(smoke_repo / "data/masks/dyncp-25/test")
+    bits = aligned_bits([masks], labels, "dyncp-25 test masks")
+    weights = table[table["bit"] >= 0]
+    logit = (
+        table.loc[table["bit"] == -1, "weight"].item()
+        + bits[:, weights["bit"].to_numpy()].astype(np.float64) @ weights["weight"].to_numpy()
+    )
+    accuracy = float(np.mean((logit > 0) == labels["vad"].to_numpy(bool)))
+    assert accuracy == pytest.approx(probes["dyncp-25"]["vad_accuracy"], abs=1e-3)

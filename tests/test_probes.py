@@ -3,12 +3,16 @@ and the exported weight table predicts exactly what the fitted probe does."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from maskscope.analysis.masks import MaskLayout
+from maskscope.analysis.probe_study import ProbeFrames, study_variant
 from maskscope.analysis.probes import (
     ABSENT_CLASS_LOGIT,
     TASKS,
@@ -26,6 +30,7 @@ from maskscope.analysis.probes import (
     speaker_folds,
     task_rows,
     task_target,
+    utterance_spans,
 )
 from maskscope.core.errors import MissingInputError
 
@@ -279,3 +284,31 @@ def test_each_label_row_gets_its_mixtures_snr_and_a_missing_mixture_is_named(tmp
     assert mixture_snrs(labels, mix, ["valid", "test"]).tolist() == [-5.0, -5.0, 10.0, 0.0]
     with pytest.raises(MissingInputError, match=r"mix: no mixture for label utterances such as \['c'\]"):
         mixture_snrs(labels, mix, ["valid"])
+
+
+def _frames(seed: int) -> ProbeFrames:
+    bits, labels = synthetic(seed)
+    labels["utt_id"] = np.repeat([f"u{seed}-{i}" for i in range(FRAMES // 100)], 100)
+    return ProbeFrames(
+        labels, labels["speaker"].to_numpy(), np.zeros(FRAMES), utterance_spans(labels["utt_id"].to_numpy()), bits
+    )
+
+
+def test_probes_fit_on_one_split_are_scored_on_another_with_exactly_the_tables_written():
+    fit, scored = _frames(0), _frames(1)
+    settings = SimpleNamespace(k_curve=[2, 8], k_bits=8, folds=3, context_frames=4, inverse_penalties=[0.01, 1.0])
+    study = study_variant(MaskLayout(blocks=2, hidden=BITS // 2), fit, scored, settings, {}, "planted")
+    table = study.tables["vad"]
+    weights = table[table["bit"] >= 0]
+    logit = table.loc[table["bit"] == -1, "weight"].item() + scored.bits[:, weights["bit"]] @ weights["weight"]
+    accuracy = float(np.mean((logit > 0) == scored.labels["vad"]))
+    assert study.metrics["vad_accuracy"] == pytest.approx(accuracy, abs=1e-4) and accuracy > 0.9
+    # the penalty is chosen on the fit split: the weak one (C = 1) wins where the signal is planted
+    assert study.metrics["cross_validated_on_fit_split"]["inverse_penalty"]["vad"] == 1.0
+    assert set(study.metrics["cross_validated_on_fit_split"]) >= {"vad_accuracy", "noise_accuracy", "f0_r2"}
+
+
+def test_a_noise_class_the_probe_never_fitted_is_an_error():
+    _, labels = synthetic()
+    with pytest.raises(ValueError, match=r"\['rain'\] are not among the fitted ones"):
+        task_target(labels, task("noise"), ["hum", "pink"])

@@ -35,15 +35,22 @@ def measured_us_per_frame(probe: ExportedProbe, bits: np.ndarray, spans: list[tu
 
 
 def best_within_budget(
-    curve: dict[int, dict[str, float]], costs: dict[int, float], budget_us: float, task: Task
+    chosen_on: dict[int, dict[str, float]],
+    scored: dict[int, dict[str, float]],
+    costs: dict[int, float],
+    budget_us: float,
+    task: Task,
 ) -> dict[str, Any] | None:
-    """The best-scoring K on the curve whose measured cost is within the budget (None if none is)."""
-    affordable = [k for k in curve if costs[k] <= budget_us]
+    """The K whose measured cost is within the budget and that scores best on the `chosen_on` curve
+    (the fit split's cross-validation), with its score on the `scored` curve; None if no K is affordable."""
+    affordable = [k for k in chosen_on if costs[k] <= budget_us]
     if not affordable:
         return None
-    best = max(affordable, key=lambda k: (curve[k][main_score(task.kind)], -k))
+    key = main_score(task.kind)
+    best = max(affordable, key=lambda k: (chosen_on[k][key], -k))
     return {
         "k_bits": best,
-        metric_name(task): round(curve[best][main_score(task.kind)], 4),
+        metric_name(task): round(scored[best][key], 4),
+        f"cross_validated_{metric_name(task)}": round(chosen_on[best][key], 4),
         "cpu_us_per_frame": costs[best],
     }

@@ -3,8 +3,9 @@
 Every probe is linear in the 0/1 bits, so one prediction is the bias plus the weights of the
 selected gates that are open in that frame: a handful of additions. Bits are selected along the
 L1 (lasso) path: LARS on the fitting frames, the order in which bits enter the path, K first.
-Scores are speaker-disjoint: folds group frames by voice family (the human behind TTS voices, a
-real speaker alone), and selection and fitting see only the fitting folds.
+Probes are fitted on one split and scored on others (no speaker on both sides); cross-validation
+folds group frames by voice family (the human behind TTS voices, a real speaker alone), and
+selection and fitting see only the fitting folds.
 
 Scores "in context" average a probe's raw outputs (logits or values) over the last N frames of the
 utterance before deciding: a causal running mean, two more additions per output and frame, no
@@ -59,12 +60,20 @@ def task_rows(labels: pd.DataFrame, task: Task) -> np.ndarray:
     return np.ones(len(labels), dtype=bool)
 
 
-def task_target(labels: pd.DataFrame, task: Task) -> tuple[np.ndarray, list[str] | None]:
-    """Targets of the selected rows: 0/1, class codes (with the class names) or values."""
+def task_target(
+    labels: pd.DataFrame, task: Task, classes: list[str] | None = None
+) -> tuple[np.ndarray, list[str] | None]:
+    """Targets of the selected rows: 0/1, class codes (with the class names) or values.
+
+    Class codes follow `classes` when given (those a probe was fitted on), else the labels' own;
+    a class outside `classes` is an error."""
     if task.name == "vad":
         return labels["vad"].to_numpy(np.int64), None
     if task.name == "noise":
-        classes = sorted(labels["noise_class"].unique())
+        classes = classes or sorted(labels["noise_class"].unique())
+        unknown = sorted(set(labels["noise_class"]) - set(classes))
+        if unknown:
+            raise ValueError(f"noise classes {unknown} are not among the fitted ones {classes}")
         return labels["noise_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64), classes
     column = "f0_hz" if task.name == "f0" else "snr_db"
     return labels[column].to_numpy(np.float64), None
@@ -99,13 +108,17 @@ def l1_ranking(bits: np.ndarray, target: np.ndarray, k: int, kind: Kind) -> np.n
     return np.array(order[:k] or [0], dtype=np.int64)
 
 
-def fit_probe(bits: np.ndarray, target: np.ndarray, kind: Kind) -> LogisticRegression | Ridge:
-    """A linear probe on raw 0/1 bits (no scaling), so its weights read directly as gate weights."""
+def fit_probe(
+    bits: np.ndarray, target: np.ndarray, kind: Kind, inverse_penalty: float = 1.0
+) -> LogisticRegression | Ridge:
+    """A linear probe on raw 0/1 bits (no scaling), so its weights read directly as gate weights.
+
+    `inverse_penalty` is the logistic probes' C; the ridge probes' alpha is its inverse."""
     x = bits.astype(np.float32)
     if kind == "regression":
-        return Ridge(alpha=1.0).fit(x, target)
+        return Ridge(alpha=1.0 / inverse_penalty).fit(x, target)
     # tol 1e-3: within a point of full convergence, at a third of the time (measured on default masks)
-    return LogisticRegression(C=1.0, tol=1e-3, max_iter=300).fit(x, target)
+    return LogisticRegression(C=inverse_penalty, tol=1e-3, max_iter=300).fit(x, target)
 
 
 def decide(kind: Kind, raw: np.ndarray) -> np.ndarray:
@@ -238,17 +251,44 @@ def speaker_folds(groups: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.n
     return list(GroupKFold(n_splits=min(folds, n_groups)).split(np.zeros(len(groups)), groups=groups))
 
 
+@dataclass(frozen=True)
+class Fold:
+    fit: np.ndarray  # row indices the probe is selected and fitted on
+    held_out: np.ndarray  # row indices it predicts: voice families the fit rows do not have
+    ranking: np.ndarray  # the fit rows' L1 path
+
+
+def ranked_folds(
+    bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, longest: int, folds: int
+) -> list[Fold]:
+    """Voice-family folds with each one's L1 path up to `longest` bits, computed once for every K
+    and penalty that is cross-validated on them (the path is the costly part)."""
+    return [
+        Fold(fit, held_out, l1_ranking(bits[fit], target[fit], longest, kind))
+        for fit, held_out in speaker_folds(groups, folds)
+    ]
+
+
 def held_out_outputs(
-    bits: np.ndarray, target: np.ndarray, groups: np.ndarray, kind: Kind, ks: list[int], folds: int
+    bits: np.ndarray,
+    target: np.ndarray,
+    groups: np.ndarray,
+    kind: Kind,
+    ks: list[int],
+    folds: int | list[Fold],
+    inverse_penalty: float = 1.0,
 ) -> dict[int, np.ndarray]:
     """For each K, every row's raw output from the probe on the first K bits of the L1 path that was
-    selected and fitted on the folds without the row's voice family."""
+    selected and fitted on the folds without the row's voice family (`folds`: how many, or the
+    ranked folds to reuse)."""
+    if isinstance(folds, int):
+        folds = ranked_folds(bits, target, groups, kind, max(ks), folds)
     raw: dict[int, np.ndarray] = {}
-    for fit, held_out in speaker_folds(groups, folds):
-        ranking = l1_ranking(bits[fit], target[fit], max(ks), kind)
+    for fold in folds:
+        fit, held_out, ranking = fold.fit, fold.held_out, fold.ranking
         for k in ks:
             selected = ranking[:k]
-            probe = fit_probe(bits[fit][:, selected], target[fit], kind)
+            probe = fit_probe(bits[fit][:, selected], target[fit], kind, inverse_penalty)
             x = bits[held_out][:, selected].astype(np.float32)
             outputs = raw_outputs(probe, x, kind, int(target.max()) + 1 if kind == "multiclass" else 0)
             raw.setdefault(k, np.zeros((len(target), outputs.shape[1])))[held_out] = outputs
@@ -349,19 +389,28 @@ class ExportedProbe:
 
 
 def export_probes(
-    bits: np.ndarray, target: np.ndarray, task: Task, ks: list[int], classes: list[str] | None
+    bits: np.ndarray,
+    target: np.ndarray,
+    task: Task,
+    ks: list[int],
+    classes: list[str] | None,
+    inverse_penalty: float = 1.0,
 ) -> dict[int, ExportedProbe]:
-    """For each K, the probe on the first K bits of one L1 path over all frames, as a weight table.
-
-    The path runs to the largest K, as in `held_out_outputs`, so each table is the probe the curve scored."""
+    """For each K, the probe on the first K bits of one L1 path over all the given frames, as a
+    weight table. The path runs to the largest K, as in `held_out_outputs`."""
     ranking = l1_ranking(bits, target, max(ks), task.kind)
-    return {k: _exported(bits, target, task, ranking[:k], classes) for k in ks}
+    return {k: _exported(bits, target, task, ranking[:k], classes, inverse_penalty) for k in ks}
 
 
 def _exported(
-    bits: np.ndarray, target: np.ndarray, task: Task, selected: np.ndarray, classes: list[str] | None
+    bits: np.ndarray,
+    target: np.ndarray,
+    task: Task,
+    selected: np.ndarray,
+    classes: list[str] | None,
+    inverse_penalty: float,
 ) -> ExportedProbe:
-    probe = fit_probe(bits[:, selected], target, task.kind)
+    probe = fit_probe(bits[:, selected], target, task.kind, inverse_penalty)
     weights = np.atleast_2d(probe.coef_).astype(np.float64)
     bias = np.atleast_1d(probe.intercept_).astype(np.float64)
     if task.kind == "multiclass" and len(weights) == 1:

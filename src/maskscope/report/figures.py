@@ -158,7 +158,8 @@ def score_versus_k(analysis: dict[str, Any]) -> Figure:
     return Figure(
         "score_k",
         "Probe score versus K",
-        "Speaker-disjoint cross-validated score of each probe on the first K bits of its L1 path.",
+        "Score on the scored split (test) of each probe on the first K bits of its L1 path, selected and fitted on"
+        " the fit split (train).",
         _png(figure),
     )
 
@@ -210,8 +211,9 @@ def score_versus_snr(probes: dict[str, Any]) -> Figure:
     return Figure(
         "score_snr",
         "Probe score versus mixture SNR",
-        "Per-frame scores (K bits, speaker-disjoint) on the mixtures of each SNR; dashed: the dedicated baselines on"
-        " the same frames. Shaded: 0 dB and above, the SNRs of the papers' VoiceBank+DEMAND mixtures.",
+        "Per-frame scores (K bits, fitted on train, scored on test) on the mixtures of each SNR; dashed: the"
+        " dedicated baselines on the same frames. Shaded: 0 dB and above, the SNRs of the papers'"
+        " VoiceBank+DEMAND mixtures.",
         _png(figure),
     )
 
@@ -230,7 +232,7 @@ def block_heat_map(analysis: dict[str, Any], variant: str) -> Figure:
     return Figure(
         "block_heat_map",
         f"Which blocks know what ({variant})",
-        "Cross-validated score of a probe on all channels of one block.",
+        "Voice-family cross-validated score, inside the fit split, of a probe on all channels of one block.",
         _png(figure),
     )
 

@@ -32,10 +32,11 @@ PADDING = {
 }
 NOISE_CLASSES = {
     "embedded": " Our classes are nine synthetic ones (white, pink, brown, hum, traffic, clatter, HVAC, babble,"
-    " rain) and four recorded ambiences (street, industry, crowd, water), not DEMAND's environments, and the"
-    " folds never share a speaker.",
-    "demand": " Our classes are the DEMAND environments the `noises` stage mixed in, with speaker-disjoint folds.",
-    "vbd": " Our classes are VoiceBank+DEMAND's noise labels from logfiles.zip, with speaker-disjoint folds.",
+    " rain) and four recorded ambiences (street, industry, crowd, water), not DEMAND's environments; probes fit on"
+    " train and are scored on test: unseen voices, unseen noise recordings.",
+    "demand": " Our classes are the DEMAND environments the `noises` stage mixed in; probes fit on train, scored"
+    " on test.",
+    "vbd": " Our classes are VoiceBank+DEMAND's noise labels from logfiles.zip; probes fit on train, scored on test.",
 }
 
 
