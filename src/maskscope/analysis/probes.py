@@ -15,6 +15,7 @@ frame to frame (voice activity, SNR) lose.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +35,9 @@ from maskscope.core.seeding import item_seed
 from maskscope.data.splits import speaker_families
 
 Kind = Literal["binary", "multiclass", "regression"]
+# The code of a scored frame's noise class that the probes never saw fitting.
+UNFITTED_CLASS = -1
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,17 @@ def task_target(
 ) -> tuple[np.ndarray, list[str] | None]:
     """Targets of the selected rows: 0/1, class codes (with the class names) or values.
 
-    Class codes follow `classes` when given (those a probe was fitted on), else the labels' own;
-    a class outside `classes` is an error."""
+    Class codes follow `classes` when given (those a probe was fitted on), else the labels' own; a
+    class outside `classes` gets code UNFITTED_CLASS, which no prediction equals: scored as wrong."""
     if task.name == "vad":
         return labels["vad"].to_numpy(np.int64), None
     if task.name == "noise":
         classes = classes or sorted(labels["noise_class"].unique())
-        unknown = sorted(set(labels["noise_class"]) - set(classes))
-        if unknown:
-            raise ValueError(f"noise classes {unknown} are not among the fitted ones {classes}")
-        return labels["noise_class"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64), classes
+        unfitted = sorted(set(labels["noise_class"]) - set(classes))
+        if unfitted:
+            log.warning("noise classes %s were never seen fitting the probes; their frames count as wrong", unfitted)
+        codes = labels["noise_class"].map({c: i for i, c in enumerate(classes)}).fillna(UNFITTED_CLASS)
+        return codes.to_numpy(np.int64), classes
     column = "f0_hz" if task.name == "f0" else "snr_db"
     return labels[column].to_numpy(np.float64), None
 
