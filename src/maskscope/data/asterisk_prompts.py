@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from maskscope.core.audio import SAMPLE_RATE
 from maskscope.core.errors import AudioError, ToolMissingError
-from maskscope.core.tools import debian_package_version
+from maskscope.core.tools import debian_package_files
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +67,13 @@ def _missing(speaker: AsteriskSpeaker, why: str) -> ToolMissingError:
 
 def _dpkg_g722_files(speaker: AsteriskSpeaker) -> list[Path] | None:
     """The .g722 files dpkg says the package installed, or None when dpkg is not available."""
-    dpkg = shutil.which("dpkg")
-    if dpkg is None:
+    if shutil.which("dpkg") is None:
         return None
-    result = subprocess.run(
-        [dpkg, "-L", speaker.debian_package], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
-    if result.returncode != 0:
-        raise _missing(speaker, f"Debian package {speaker.debian_package} is not installed")
-    return [Path(line) for line in result.stdout.splitlines() if line.endswith(".g722")]
+    try:
+        files = debian_package_files(speaker.debian_package)
+    except ToolMissingError:
+        raise _missing(speaker, f"Debian package {speaker.debian_package} is not installed") from None
+    return [path for path in files if path.suffix == ".g722"]
 
 
 def resolve_directory(speaker: AsteriskSpeaker) -> Path:
@@ -165,11 +162,6 @@ def decode_g722(path: Path) -> np.ndarray:
             "full scale, as non-G.722 bytes do); the file is corrupt or in another format"
         )
     return audio
-
-
-def package_version(speaker: AsteriskSpeaker) -> str:
-    """The speaker's Debian package and version, e.g. "asterisk-core-sounds-fr-g722 1.6.1-1"."""
-    return f"{speaker.debian_package} {debian_package_version(speaker.debian_package)}"
 
 
 def prompt_transcripts(speaker: AsteriskSpeaker) -> dict[str, str]:
