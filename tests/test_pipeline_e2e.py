@@ -260,31 +260,40 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     assert "up to date" in run(["dvc", "status"], repo).stdout
     assert snakemake_planned_rules(repo) == set()
 
-    set_param(repo, "labels", "vad_threshold_db", -30.0)
-    # Snakemake plans what consumes the labels too; DVC lists only the stages whose own deps changed:
-    # the labels, and the routers, whose rest loss reads the VAD threshold.
-    changed = {"labels", *(f"train_router@{variant}" for variant in ROUTED_VARIANTS)}
-    assert snakemake_planned_rules(repo) == with_consumers(repo, "labels", "train_router")
-    assert dvc_changed_stages(repo) == changed
+    # What follows changes params and reruns two stages; later tests read this run's outputs, so the
+    # params, the lock and the outputs are put back afterwards (from DVC's cache).
+    saved = {name: (repo / name).read_text() for name in ("params.yaml", "dvc.lock")}
+    try:
+        set_param(repo, "labels", "vad_threshold_db", -30.0)
+        # Snakemake plans what consumes the labels too; DVC lists only the stages whose own deps changed:
+        # the labels, and the routers, whose rest loss reads the VAD threshold.
+        changed = {"labels", *(f"train_router@{variant}" for variant in ROUTED_VARIANTS)}
+        assert snakemake_planned_rules(repo) == with_consumers(repo, "labels", "train_router")
+        assert dvc_changed_stages(repo) == changed
 
-    set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.4})
-    dumps = {f"dump_masks@dyncp-50-{split}" for split in SPLITS}
-    assert dvc_changed_stages(repo) == {*changed, "train@dyncp-50", "evaluate", *dumps}
-    set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.5})
+        set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.4})
+        dumps = {f"dump_masks@dyncp-50-{split}" for split in SPLITS}
+        assert dvc_changed_stages(repo) == {*changed, "train@dyncp-50", "evaluate", *dumps}
+        set_param(repo, "variants", "dyncp-50", {"kind": "dyncp", "target_usage": 0.5})
 
-    set_param(repo, "prune", "epochs", 2)  # fine-tuning only: the dense model stays
-    assert dvc_changed_stages(repo) == {*changed, *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
-    set_param(repo, "prune", "epochs", 1)
+        set_param(repo, "prune", "epochs", 2)  # fine-tuning only: the dense model stays
+        assert dvc_changed_stages(repo) == {*changed, *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+        set_param(repo, "prune", "epochs", 1)
 
-    set_param(repo, "mix", "snrs_db", [0.0, 5.0])
-    assert snakemake_planned_rules(repo) == with_consumers(repo, "mix")
-    # DVC lists the stages whose own deps changed: dynamic mixing draws training SNRs from mix.snrs_db too
-    trainings = {"train_dense", "train_slim", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
-    assert dvc_changed_stages(repo) == {"mix", *changed, *trainings}
-    log = run(["dvc", "repro", "labels"], repo).stdout
-    assert "Running stage 'mix'" in log and "Running stage 'labels'" in log
-    assert "Running stage 'corpus'" not in log and "Running stage 'noises'" not in log
-    assert dvc_md5(repo / "data/corpus") == before["data/corpus"]
+        set_param(repo, "mix", "snrs_db", [0.0, 5.0])
+        assert snakemake_planned_rules(repo) == with_consumers(repo, "mix")
+        # DVC lists the stages whose own deps changed: dynamic mixing draws training SNRs from mix.snrs_db too
+        trainings = {"train_dense", "train_slim", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+        assert dvc_changed_stages(repo) == {"mix", *changed, *trainings}
+        log = run(["dvc", "repro", "labels"], repo).stdout
+        assert "Running stage 'mix'" in log and "Running stage 'labels'" in log
+        assert "Running stage 'corpus'" not in log and "Running stage 'noises'" not in log
+        assert dvc_md5(repo / "data/corpus") == before["data/corpus"]
+    finally:
+        for name, text in saved.items():
+            (repo / name).write_text(text)
+        run(["dvc", "checkout", "--force"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
 def test_invalid_param_fails_before_any_work(smoke_repo, tmp_path):
