@@ -260,14 +260,16 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
     )
     baselines = Stage(
         name="baselines",
-        description="webrtcvad, energy VAD, WORLD harvest/dio F0, log-mel noise classifier on the probes' frames",
-        deps={"corpus": "data/corpus", "labels": "data/labels", "mix": "data/mix"},
+        description="Silero VAD, webrtcvad, energy VADs, WORLD harvest/dio and pyin F0, log-mel noise classifier"
+        " on the probes' frames: fitted on the fit split, scored on the scored split",
+        deps={"labels": "data/labels", "mix": "data/mix"},
         outs={"baselines": Out("data/baselines")},
         params=(
             "seed",
             "probes.splits",
             "probes.utterances",
-            "probes.folds",
+            "probes.fit_split",
+            "probes.fit_utterances",
             "probes.context_frames",
             "labels.f0_floor_hz",
             "labels.f0_ceil_hz",

@@ -394,7 +394,9 @@ def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
             assert baselines["methods"][budget["baseline"]]["task"] == task
     analysis = json.loads((smoke_repo / "data/probes/analysis.json").read_text())
     assert analysis["frames"] == baselines["frames"]
-    assert {"webrtcvad", "energy", "harvest", "dio", "logmel_logreg"} <= set(baselines["methods"])
+    assert {"silero", "webrtcvad", "energy", "energy_causal", "harvest", "dio", "pyin", "logmel_logreg"} <= set(
+        baselines["methods"]
+    )
     for method in baselines["methods"].values():
         assert method["cpu_seconds_per_audio_second"] > 0
     table = pq.read_table(smoke_repo / "data/probes/dyncp-25-vad.parquet").to_pandas()

@@ -1,8 +1,11 @@
-"""Dedicated baselines the mask probes are compared with, on the same frames and noisy audio.
+"""Dedicated baselines the mask probes are compared with, on the same frames and noisy audio: the
+auxiliary models a device would otherwise run beside the enhancer.
 
-VAD: webrtcvad, and an energy threshold on the noisy frame energy (tuned on the fitting folds).
-F0: WORLD harvest and dio (+ stonemask) on the noisy audio. Noise class: logistic regression on
-log-mel features of the noisy audio. Each reports the probe's score and its measured CPU time.
+VAD: Silero VAD (the TorchScript model inside its wheel), webrtcvad, an energy threshold relative to
+the utterance's loudest frame (it looks at the whole utterance: not causal), and a causal energy
+threshold above a running noise floor. F0: WORLD harvest and dio (+ stonemask) and librosa's pyin.
+Noise class: logistic regression on log-mel features. What needs fitting (the energy thresholds, the
+noise classifier) is fitted on the probes' fit split, as the probes are.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from maskscope.core import framing
 from maskscope.core.audio import SAMPLE_RATE
 
 WEBRTC_CHUNK = 160  # 10 ms at 16 kHz, one of the three lengths webrtcvad accepts
+SILERO_CHUNK = 512  # samples per Silero VAD decision at 16 kHz (32 ms)
+SILERO_THRESHOLD = 0.5  # the speech probability above which Silero's own tools call a chunk speech
+# The causal energy VAD's noise floor falls to any quieter frame at once and rises 3 dB per second,
+# so it follows slowly rising noise but not a word.
+FLOOR_RISE_DB_PER_FRAME = 3.0 / framing.FRAMES_PER_SECOND
+PYIN_FRAME = 1024  # 64 ms: two periods of a 31 Hz tone, below any floor the labels allow
 MEL_BANDS = 40
 
 
@@ -72,15 +81,47 @@ def webrtc_vad(noisy: np.ndarray, aggressiveness: int = 2) -> np.ndarray:
     return votes >= 0.5
 
 
+class SileroVad:
+    """Speech probability per STFT frame from Silero VAD, run chunk by chunk with its state carried
+    (as it streams); a frame takes the decision of the chunk its centre falls in."""
+
+    def __init__(self) -> None:
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad
+
+        self.model = load_silero_vad()  # TorchScript, from the wheel's data: nothing is downloaded
+        torch.set_num_threads(threads)  # importing silero_vad sets torch to one thread for the process
+
+    def __call__(self, noisy: np.ndarray) -> np.ndarray:
+        self.model.reset_states()
+        audio = torch.from_numpy(np.asarray(noisy, dtype=np.float32))[None]
+        with torch.no_grad():
+            probability = self.model.audio_forward(audio, SAMPLE_RATE)[0].numpy()
+        centres = np.arange(framing.frame_count(len(noisy))) * framing.HOP
+        return probability[np.minimum(centres // SILERO_CHUNK, len(probability) - 1)]
+
+
 def noisy_energy_db(noisy: np.ndarray) -> np.ndarray:
-    """Frame energy of the noisy audio in dB relative to its loudest frame (the energy VAD's feature)."""
+    """Frame energy of the noisy audio in dB relative to its loudest frame (the energy VAD's feature;
+    the loudest frame may lie in the future, so this is not causal)."""
     energy = framing.energy_db(framing.frame_energy(noisy))
     return energy - energy.max()
 
 
-def best_threshold(feature: np.ndarray, target: np.ndarray) -> float:
-    """The threshold on `feature` that classifies `target` best (grid of 0.5 dB)."""
-    grid = np.arange(-60.0, 0.5, 0.5)
+def energy_above_floor_db(noisy: np.ndarray) -> np.ndarray:
+    """Frame energy in dB above a running noise floor that sees only the past (the causal energy
+    VAD's feature): the floor drops to any quieter frame and rises FLOOR_RISE_DB_PER_FRAME a frame."""
+    energy = framing.energy_db(framing.frame_energy(noisy))
+    floor = np.empty_like(energy)
+    level = energy[0]
+    for frame, value in enumerate(energy):
+        level = min(value, level + FLOOR_RISE_DB_PER_FRAME)
+        floor[frame] = level
+    return energy - floor
+
+
+def best_threshold(feature: np.ndarray, target: np.ndarray, grid: np.ndarray) -> float:
+    """The threshold of `grid` on `feature` that classifies `target` best."""
     accuracy = [np.mean((feature >= t) == target) for t in grid]
     return float(grid[int(np.argmax(accuracy))])
 
@@ -104,6 +145,22 @@ def world_f0(noisy: np.ndarray, method: str, floor_hz: float, ceil_hz: float) ->
     out = np.zeros(frames)
     out[: min(frames, f0.size)] = f0[:frames]
     return out
+
+
+def pyin_f0(noisy: np.ndarray, floor_hz: float, ceil_hz: float) -> np.ndarray:
+    """F0 per STFT frame from librosa's probabilistic YIN on the noisy audio (0 = unvoiced)."""
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(
+        np.asarray(noisy, dtype=np.float32),
+        fmin=floor_hz,
+        fmax=ceil_hz,
+        sr=SAMPLE_RATE,
+        frame_length=PYIN_FRAME,
+        hop_length=framing.HOP,
+        center=True,
+    )
+    return np.where(voiced, np.nan_to_num(f0), 0.0)[: framing.frame_count(len(noisy))]
 
 
 def mel_filterbank(bands: int = MEL_BANDS, bins: int = framing.N_BINS) -> np.ndarray:

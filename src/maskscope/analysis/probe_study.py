@@ -29,6 +29,7 @@ from maskscope.analysis.probes import (
     held_out_outputs,
     main_score,
     metric_name,
+    pitch_scores,
     ranked_folds,
     scores_by_snr,
     task_rows,
@@ -124,6 +125,9 @@ def study_variant(
             scored_at[name] = round(at_k[main_score(task.kind)], 4)
             if task.name == "snr":
                 scored_at["snr_mae_db"] = round(at_k["mae"], 3)
+        if task.name == "f0":  # pitch error as the F0 baselines report it beside their R²
+            pitch = pitch_scores(target, decide(task.kind, raw[settings.k_bits]))
+            entry["f0_pitch"] = {key: round(value, 4) for key, value in pitch.items()}
     metrics = {
         **entry,
         "in_context": in_context,

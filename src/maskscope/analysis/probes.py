@@ -205,6 +205,25 @@ def scores(kind: Kind, target: np.ndarray, predicted: np.ndarray) -> dict[str, f
     return {"accuracy": float(np.mean(target == predicted))}
 
 
+# A pitch estimate more than 20 % off the reference is a gross error (the usual GPE criterion).
+GROSS_PITCH_ERROR = 0.2
+
+
+def pitch_scores(reference: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
+    """Pitch error apart from voicing, on frames the labels call voiced: the share the estimate calls
+    voiced too (estimate > 0), and there R² and the gross pitch error rate (> 20 % off)."""
+    both = estimate > 0
+    if not both.any():
+        return {"voiced_recall": 0.0, "r2_both_voiced": float("nan"), "gross_error_rate": float("nan")}
+    on_both = scores("regression", reference[both], estimate[both])
+    relative = np.abs(estimate[both] - reference[both]) / reference[both]
+    return {
+        "voiced_recall": float(both.mean()),
+        "r2_both_voiced": on_both["r2"],
+        "gross_error_rate": float(np.mean(relative > GROSS_PITCH_ERROR)),
+    }
+
+
 def main_score(kind: Kind) -> str:
     return "r2" if kind == "regression" else "accuracy"
 
