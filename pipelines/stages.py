@@ -278,13 +278,16 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
     )
     probes = Stage(
         name="probes",
-        description="linear probes on mask bits (VAD, noise class, F0, SNR): fitted on train, scored on test",
+        description="linear probes on mask bits (VAD, noise class, F0, SNR): fitted on train, scored on test;"
+        " a bundle (model + probes) per DynCP variant",
         deps={
             "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
             "labels": "data/labels",
             "mix": "data/mix",  # each mixture's SNR, for the scores by SNR
             "baselines": "data/baselines",
             **{f"masks-{variant}-{split}": f"data/masks/{variant}/{split}" for variant in gated for split in SPLITS},
+            # DynCP models travel with their probes: one bundle per variant for `enhance --tracks`
+            **{f"model-{variant}": f"models/{variant}" for variant in variants_of_kind(variants, "dyncp")},
         },
         outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
         params=("seed", "probes"),

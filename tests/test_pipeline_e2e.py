@@ -236,6 +236,27 @@ def test_enhance_uses_the_trained_default_model(smoke_repo, tmp_path):
     assert not np.allclose(enhanced_by_demucs, enhanced, atol=1e-3)  # another model, another output
 
 
+def test_enhance_tracks_apply_the_probes_the_pipeline_exported(smoke_repo, tmp_path):
+    import pandas as pd
+
+    row = read_shards(smoke_repo / "data/mix", "test", ["utt_id", "noisy"]).to_pylist()[0]
+    source = tmp_path / f"{row['utt_id']}.flac"
+    source.write_bytes(row["noisy"])
+    result = run(["maskscope", "enhance", str(source), "--out", str(tmp_path / "out"), "--tracks"], smoke_repo)
+    assert f"{row['utt_id']}: speech " in result.stdout
+    tracks = pd.read_parquet(tmp_path / "out" / f"{row['utt_id']}.tracks.parquet")
+    # The streaming pass's gates are the dumped masks' (the same model), so the tracks' VAD is the
+    # exported VAD table applied to that utterance's dumped masks.
+    masks = read_masks(smoke_repo / "data/masks/dyncp-25/test")
+    bits = masks.bits[(masks.keys["utt_id"] == row["utt_id"]).to_numpy()]
+    table = pq.read_table(smoke_repo / "data/probes/dyncp-25-vad.parquet").to_pandas()
+    weights = table[table["bit"] >= 0]
+    logit = table.loc[table["bit"] == -1, "weight"].item() + bits[:, weights["bit"]] @ weights["weight"].to_numpy()
+    assert len(tracks) == len(bits)
+    assert np.mean(tracks["vad"].to_numpy() == (logit > 0)) > 0.99
+    assert tracks.loc[~tracks["vad"], "f0_hz"].isna().all()
+
+
 def without_measured_costs(value: object) -> object:
     """A metrics tree without the keys that hold measured CPU time."""
     if isinstance(value, dict):

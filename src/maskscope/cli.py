@@ -146,15 +146,40 @@ def enhance(
     inputs: Annotated[list[Path], typer.Argument(help="WAV/FLAC files, any rate, mono or stereo")],
     out: Annotated[Path, typer.Option("--out", help="directory for the enhanced 16 kHz WAVs")],
     model: Annotated[
-        str, typer.Option(help="variant name (e.g. dense, dyncp-50, slim-dyn-25) or a model.pt path")
+        str,
+        typer.Option(help="variant name (e.g. dense, dyncp-50, slim-dyn-25), a model.pt path or a probe bundle"),
     ] = FOCUS_VARIANT,
+    tracks: Annotated[
+        bool,
+        typer.Option(
+            "--tracks", help="also write NAME.tracks.parquet: VAD, noise class, SNR, F0 per frame from the gates"
+        ),
+    ] = False,
+    tracks_format: Annotated[str, typer.Option(help="parquet or csv")] = "parquet",
+    plot: Annotated[bool, typer.Option("--plot", help="with --tracks: NAME.png, spectrograms and tracks")] = False,
 ) -> None:
-    """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS whole-file."""
-    from maskscope.evaluation.enhance import enhance_files, resolve_model
+    """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS whole-file. With
+    --tracks, a DynCP model's probe bundle (data/probes/bundles/VARIANT) also reads its gates."""
+    from maskscope.evaluation.enhance import TrackOptions, enhance_files, resolve_bundle, resolve_model
+    from maskscope.evaluation.tracks import TRACK_FORMATS, read_probes, summary_line
 
-    report = enhance_files(inputs, out, resolve_model(model))
+    if tracks_format not in TRACK_FORMATS:
+        choices = ", ".join(TRACK_FORMATS)
+        raise typer.BadParameter(f"{tracks_format!r}: choose one of {choices}", param_hint="--tracks-format")
+    if plot and not tracks:
+        raise typer.BadParameter("--plot draws the tracks: pass --tracks too", param_hint="--plot")
+    options = None
+    if tracks:
+        bundle_dir = resolve_bundle(model)
+        options = TrackOptions(read_probes(bundle_dir), tracks_format, plot)
+        model_path = resolve_model(str(bundle_dir))  # the model the probes were fitted on, from the bundle
+    else:
+        model_path = resolve_model(model)
+    report = enhance_files(inputs, out, model_path, options)
     for path in report.written:
         typer.echo(f"wrote {path}")
+        if path in report.summaries:
+            typer.echo(f"  {summary_line(path.stem, report.summaries[path])}")
     for path, why in report.failed:
         typer.echo(f"skipped {path}: {why}", err=True)
     if report.failed:

@@ -21,6 +21,7 @@ from maskscope.analysis.costs import best_within_budget, measured_us_per_frame
 from maskscope.analysis.masks import MaskLayout
 from maskscope.analysis.probes import (
     TASKS,
+    ExportedProbe,
     block_scores,
     context_curve,
     curve_scores,
@@ -58,6 +59,7 @@ class VariantStudy:
     metrics: dict[str, Any]
     details: dict[str, Any]  # curves and maps for analysis.json
     tables: dict[str, pd.DataFrame]  # task -> exported weight table at probes.k_bits
+    probes: dict[str, ExportedProbe]  # task -> the probe of that table
 
 
 def study_variant(
@@ -77,6 +79,7 @@ def study_variant(
     within_budget: dict[str, Any] = {}
     details: dict[str, Any] = {"curve": {}, "fit_curve": {}, "cost_curve": {}, "context_curve": {}, "per_block": {}}
     tables: dict[str, pd.DataFrame] = {}
+    probes: dict[str, ExportedProbe] = {}
     for task in tqdm(TASKS, desc=f"probes: {variant}", disable=None):
         fit_rows, scored_rows = task_rows(fit.labels, task), task_rows(scored.labels, task)
         fit_target, classes = task_target(fit.labels[fit_rows], task)
@@ -107,6 +110,7 @@ def study_variant(
             within_budget[task.name] = {**budget, "best_k": best}
         exported = exported_by_k[settings.k_bits]
         tables[task.name] = exported.table(layout.hidden)
+        probes[task.name] = exported
         open_fraction = float(x[:, exported.bits].mean())
         entry["ops_per_frame"][task.name] = round(exported.ops_per_frame(), 1)
         entry["mean_ops_per_frame"][task.name] = round(exported.ops_per_frame(open_fraction), 1)
@@ -136,7 +140,7 @@ def study_variant(
         "from_0db": from_0db,
         "cpu_budget": within_budget,
     }
-    return VariantStudy(metrics, details, tables)
+    return VariantStudy(metrics, details, tables, probes)
 
 
 def _cross_validated(

@@ -394,6 +394,28 @@ class ExportedProbe:
         output and subtracts the one leaving."""
         return 2 * self.weights.shape[0]
 
+    def to_dict(self) -> dict:
+        """The probe as JSON-ready lists, as a device reads it (see `from_dict`)."""
+        return {
+            "kind": self.kind,
+            "bits": self.bits.tolist(),
+            "weights": self.weights.tolist(),
+            "bias": self.bias.tolist(),
+            "classes": self.classes,
+        }
+
+    @classmethod
+    def from_dict(cls, task: str, entry: dict) -> ExportedProbe:
+        weights = np.asarray(entry["weights"], dtype=np.float64).reshape(len(entry["bias"]), len(entry["bits"]))
+        return cls(
+            task,
+            entry["kind"],
+            np.asarray(entry["bits"], dtype=np.int64),
+            weights,
+            np.asarray(entry["bias"], dtype=np.float64),
+            entry["classes"],
+        )
+
     def table(self, hidden: int) -> pd.DataFrame:
         rows = []
         names = self.classes if self.kind == "multiclass" else [self.task]

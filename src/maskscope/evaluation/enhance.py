@@ -1,10 +1,11 @@
-"""Enhance audio files with a trained model through the streaming sparse path."""
+"""Enhance audio files with a trained model through the streaming sparse path; with tracks, also
+read voice activity, noise class, SNR and F0 from a DynCP model's gates (see `tracks`)."""
 
 from __future__ import annotations
 
 import logging
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,14 @@ import soundfile as sf
 from maskscope.core.audio import SAMPLE_RATE, resample
 from maskscope.core.errors import AudioError, MaskscopeError
 from maskscope.core.io import atomic_output_file
+from maskscope.evaluation.tracks import (
+    BUNDLES_DIR,
+    ProbeBundle,
+    frame_tracks,
+    plot_tracks,
+    tracks_summary,
+    write_tracks,
+)
 from maskscope.models.checkpoint import MODEL_FILE, load_model
 
 log = logging.getLogger(__name__)
@@ -21,10 +30,13 @@ MODELS_DIR = Path("models")
 
 
 def resolve_model(name_or_path: str, models_dir: Path = MODELS_DIR) -> Path:
-    """A checkpoint path as given, or the model of a variant trained by the last `make repro`."""
+    """A checkpoint path as given, a directory holding one (a probe bundle), or the model of a variant
+    trained by the last `make repro`."""
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if (path / MODEL_FILE).is_file():
+        return path / MODEL_FILE
     candidate = models_dir / name_or_path / MODEL_FILE
     if candidate.is_file():
         return candidate
@@ -54,17 +66,40 @@ def read_any_audio(path: Path) -> np.ndarray:
     return mono.astype(np.float32)
 
 
+def resolve_bundle(name_or_path: str, bundles_dir: Path = BUNDLES_DIR) -> Path:
+    """The probe bundle for --tracks: a directory as given, the directory of a model file given, or
+    the bundle the `probes` stage wrote for a variant name."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if path.is_file():
+        return path.parent
+    return bundles_dir / name_or_path
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    bundle: ProbeBundle
+    fmt: str = "parquet"  # one of TRACK_FORMATS
+    plot: bool = False
+
+
 @dataclass
 class EnhanceReport:
     written: list[Path]
     failed: list[tuple[Path, str]]
+    summaries: dict[Path, dict] = field(default_factory=dict)  # per written WAV, with tracks
 
 
-def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> EnhanceReport:
+def enhance_files(
+    inputs: list[Path], out_dir: Path, model_path: Path, tracks: TrackOptions | None = None
+) -> EnhanceReport:
     """Enhance each file into `out_dir` (16 kHz WAV, same stem); a bad file is reported and skipped.
 
     A Conv-FSENet runs through the streaming sparse path; a DEMUCS (slimmable or routed) runs over
-    the whole file at once, routed if it has a router and at full width otherwise."""
+    the whole file at once, routed if it has a router and at full width otherwise. With `tracks`
+    (DynCP only), each WAV gets NAME.tracks.parquet (or .csv) from the same pass's gates, written
+    together with it, and NAME.png with `plot`."""
     from maskscope.evaluation.scoring import enhance
     from maskscope.models.demucs import SlimDemucs
     from maskscope.models.streaming import StreamingFSENet
@@ -77,6 +112,19 @@ def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> Enhanc
             f"{model_path}: is not a usable model file ({type(error).__name__}: {error}); pass a "
             "models/VARIANT/model.pt written by a training stage (streaming needs a causal model)"
         ) from None
+    if tracks is not None and (streaming is None or not streaming.config.gated):
+        raise MaskscopeError(
+            f"{model_path}: --tracks reads the gates of a DynCP model; this model has none (pass a DynCP "
+            f"variant such as dyncp-25, or its bundle {BUNDLES_DIR}/dyncp-25)"
+        )
+    if tracks is not None:
+        gates_shape = (streaming.config.n_blocks, streaming.config.hidden)
+        fitted_on = (tracks.bundle.layout.blocks, tracks.bundle.layout.hidden)
+        if gates_shape != fitted_on:
+            raise MaskscopeError(
+                f"{model_path}: gates of {gates_shape} (blocks, channels), but the bundle's probes were fitted "
+                f"on {fitted_on}: they belong to another model; rerun the probes stage (`dvc repro probes`)"
+            )
     stems = [path.stem for path in inputs]
     clashes = sorted({stem for stem in stems if stems.count(stem) > 1})
     if clashes:
@@ -91,12 +139,26 @@ def enhance_files(inputs: list[Path], out_dir: Path, model_path: Path) -> Enhanc
             report.failed.append((path, str(error)))
             continue
         if streaming is None:
-            enhanced = enhance(model, audio).audio
+            enhanced, gates = enhance(model, audio).audio, None
         else:
-            streaming.reset()
-            enhanced = streaming.enhance(audio)
+            enhanced, gates = streaming.enhance_with_gates(audio)
         target = out_dir / f"{path.stem}.wav"
-        with atomic_output_file(target) as tmp:
-            sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        if tracks is None:
+            with atomic_output_file(target) as tmp:
+                sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        else:
+            found = frame_tracks(tracks.bundle, gates, SAMPLE_RATE)
+            suffix = f".tracks.{tracks.fmt}"
+            # Both temporaries are complete before either is renamed: a WAV never lacks its tracks.
+            with (
+                atomic_output_file(target) as tmp,
+                atomic_output_file(out_dir / f"{path.stem}{suffix}") as tracks_tmp,
+            ):
+                sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+                write_tracks(found, tracks_tmp, tracks.fmt)
+            if tracks.plot:
+                with atomic_output_file(out_dir / f"{path.stem}.png") as plot_tmp:
+                    plot_tracks(audio, enhanced, found, SAMPLE_RATE, plot_tmp)
+            report.summaries[target] = tracks_summary(found)
         report.written.append(target)
     return report

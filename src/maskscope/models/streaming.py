@@ -349,14 +349,18 @@ class StreamingFSENet:
 
     def enhance(self, audio: np.ndarray) -> np.ndarray:
         """Float32 16 kHz mono -> enhanced float32 of the same length, from a fresh state."""
+        return self.enhance_with_gates(audio)[0]
+
+    def enhance_with_gates(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`enhance`, and the gates of the same pass: uint8 (frames, n_blocks, H)."""
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise ValueError(f"expected mono audio (samples,), got shape {audio.shape}")
         spectrum = framing.stft(torch.from_numpy(audio)).numpy()
         self.reset()
-        enhanced, _ = self.process(spectrum)
+        enhanced, gates = self.process(spectrum)
         self.reset()
-        return framing.istft(torch.from_numpy(enhanced), length=audio.shape[0]).numpy().astype(np.float32)
+        return framing.istft(torch.from_numpy(enhanced), length=audio.shape[0]).numpy().astype(np.float32), gates
 
     def macs_per_frame_spent(self, gates: np.ndarray) -> float:
         """Mean MACs per frame actually computed (front/back-end and gate predictors included).

@@ -5,12 +5,14 @@ chosen by voice-family cross-validation there; scored once on a seeded choice of
 `probes.splits` (test: the same frames the `baselines` stage uses), overall and per mixture SNR.
 The weight tables written are exactly the probes scored, and the tables of every K on the curve are
 timed against each task's cost budget (1/COST_RATIO of the measured cost of the task's cheapest
-dedicated baseline).
+dedicated baseline). Each DynCP variant also gets a bundle, `bundles/VARIANT/` (its model and
+those probes), which `maskscope enhance --tracks` reads.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from maskscope.analysis.probe_study import ProbeFrames, study_variant
 from maskscope.analysis.probes import frame_families, mixture_snrs, probe_labels, utterance_spans
 from maskscope.core.framing import FRAMES_PER_SECOND
 from maskscope.core.io import atomic_output_dir, write_parquet
+from maskscope.evaluation.tracks import write_probes
+from maskscope.models.checkpoint import MODEL_FILE
 from maskscope.pipeline.runner import StageContext
 
 
@@ -71,6 +75,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
             for task, table in study.tables.items():
                 write_parquet(pa.Table.from_pandas(table, preserve_index=False), tmp / f"{variant}-{task}.parquet")
             metrics[variant] = study.metrics
+            if f"model-{variant}" in deps:
+                bundle = tmp / "bundles" / variant
+                bundle.mkdir(parents=True)
+                shutil.copyfile(deps[f"model-{variant}"] / MODEL_FILE, bundle / MODEL_FILE)
+                write_probes(bundle, variant, layout, settings.context_frames, study.probes)
             report["variants"][variant] = study.details
         metrics["baselines"] = baselines
         report["frames_per_second"] = FRAMES_PER_SECOND
