@@ -301,6 +301,9 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
             "probes": "metrics/probes.json",
             "analysis": "data/probes",
             "masks": f"data/masks/{FOCUS_VARIANT}/test",
+            # the tracks figure: one test mixture through the focus variant's bundle, beside its labels
+            "mix": "data/mix",
+            "labels": "data/labels",
         },
         outs={"report": Out("reports")},
         params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data

@@ -14,6 +14,7 @@ from maskscope.analysis.masks import MaskLayout, MaskSet
 from maskscope.report.figures import standard_figures
 from maskscope.report.papers import paper_comparison
 from maskscope.report.render import write_report
+from maskscope.report.tables import replaced_models_table
 
 CHROMIUM = shutil.which("chromium") or "chromium"  # Debian's package, installed by `make install`
 TASKS = ("vad", "noise", "f0", "snr")
@@ -217,3 +218,25 @@ def test_the_paper_rows_give_the_score_in_the_papers_snr_range_and_the_cost_agai
     del probes["dyncp-25"]["cpu_budget"], probes["dyncp-25"]["from_0db"]  # metrics from before these keys
     rows = {row["quantity"]: row for row in paper_comparison(evaluation, probes, "synthetic", "embedded")}
     assert "Probe cost per frame" not in rows and "0 dB" not in rows["VAD accuracy from masks"]["difference"]
+
+
+def test_the_free_lunch_table_sets_each_probe_beside_the_models_of_its_task():
+    _, probes, _, _ = results()
+    probes["dyncp-25"]["f0_pitch"] = {"voiced_recall": 1.0, "r2_both_voiced": 0.7, "gross_error_rate": 0.2}
+    probes["baselines"]["methods"]["harvest"] |= {
+        "voiced_recall": 0.9,
+        "r2_both_voiced": 0.95,
+        "gross_error_rate": 0.01,
+    }
+    rows = replaced_models_table(probes, "dyncp-25")
+    assert [(row["task"], row["method"].split(",")[0]) for row in rows] == [
+        ("vad", "probe"),
+        ("vad", "webrtcvad"),
+        ("noise", "probe"),
+        ("noise", "logmel_logreg"),
+        ("f0", "probe"),
+        ("f0", "harvest"),
+    ]
+    harvest = rows[-1]
+    assert harvest["score"] == 0.6 and harvest["voiced found / R² there / gross errors"] == "0.90 / 0.950 / 0.010"
+    assert rows[0]["from 0 dB"] == 0.935 and rows[1]["from 0 dB"] == "" and rows[0]["CPU µs per frame"] == 0.01

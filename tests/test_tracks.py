@@ -177,3 +177,16 @@ def test_probes_of_another_layout_are_refused(tmp_path):
     sf.write(tmp_path / "in.wav", noisy_speech(0.5), 16_000)
     with pytest.raises(MaskscopeError, match="another model"):
         enhance_files([tmp_path / "in.wav"], tmp_path / "out", tmp_path / "bundle" / "model.pt", TrackOptions(other))
+
+
+def test_the_report_draws_the_tracks_of_one_utterance_beside_its_labels(tmp_path):
+    from maskscope.report.figures import tracks_of_one_utterance
+
+    bundle = read_probes(write_bundle(tmp_path))
+    audio = noisy_speech()
+    frames = framing.frame_count(audio.size)
+    labels = pd.DataFrame(
+        {"vad": np.arange(frames) % 20 < 10, "f0_hz": np.where(np.arange(frames) % 20 < 10, 140.0, 0)}
+    )
+    figure = tracks_of_one_utterance(bundle, load_model(tmp_path / "bundle" / "model.pt")[0], audio, labels, "u1")
+    assert figure.name == "tracks" and figure.png[:8] == b"\x89PNG\r\n\x1a\n" and len(figure.png) > 10_000

@@ -133,8 +133,15 @@ def write_tracks(tracks: pd.DataFrame, path: Path, fmt: str) -> None:
         write_parquet(pa.Table.from_pandas(tracks, preserve_index=False), path)
 
 
-def plot_tracks(noisy: np.ndarray, enhanced: np.ndarray, tracks: pd.DataFrame, sample_rate: int, path: Path) -> None:
-    """Spectrograms of the input and the output with the tracks drawn over time, as PNG at `path`."""
+def tracks_figure(
+    noisy: np.ndarray,
+    enhanced: np.ndarray,
+    tracks: pd.DataFrame,
+    sample_rate: int,
+    reference: pd.DataFrame | None = None,
+) -> Any:
+    """A matplotlib figure: spectrograms of the input and the output with the tracks drawn over time;
+    `reference` (frame labels with `vad` and `f0_hz`, 0 where unvoiced) is drawn dashed beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,17 +154,30 @@ def plot_tracks(noisy: np.ndarray, enhanced: np.ndarray, tracks: pd.DataFrame, s
         axis.set_ylabel(f"{title}\nHz")
     time = tracks["time_s"].to_numpy()
     axes[1].plot(time, tracks["f0_hz"], color="cyan", linewidth=1.2, label="F0 (probe)")
-    axes[1].legend(loc="upper right", fontsize=8)
     axes[2].fill_between(time, 0, tracks["vad"].astype(float), step="mid", color="tab:green", alpha=0.4, label="VAD")
     axes[2].plot(time, tracks["vad_probability"], color="tab:green", linewidth=0.8)
+    if reference is not None:
+        count = min(len(reference), len(time))
+        truth_f0 = reference["f0_hz"].to_numpy(np.float64)[:count]
+        axes[1].plot(time[:count], np.where(truth_f0 > 0, truth_f0, np.nan), "w--", linewidth=0.8, label="F0 (labels)")
+        axes[2].step(time[:count], reference["vad"].to_numpy(float)[:count], "k--", where="mid", linewidth=0.8)
+    axes[1].legend(loc="upper right", fontsize=8)
     snr = axes[2].twinx()
     snr.plot(time, tracks["snr_db"], color="tab:blue", linewidth=1.0)
     snr.set_ylabel("SNR dB", color="tab:blue")
     axes[2].set_ylabel("speech")
     axes[2].set_xlabel("time (s)")
-    changes = np.flatnonzero(np.r_[True, tracks["noise_class"].to_numpy()[1:] != tracks["noise_class"].to_numpy()[:-1]])
-    for start in changes:
-        axes[0].text(time[start], 3800, tracks["noise_class"].iloc[start], color="white", fontsize=8, va="top")
+    classes = tracks["noise_class"].to_numpy()
+    for start in np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]]):
+        axes[0].text(time[start], 3800, classes[start], color="white", fontsize=8, va="top")
     figure.tight_layout()
+    return figure
+
+
+def plot_tracks(noisy: np.ndarray, enhanced: np.ndarray, tracks: pd.DataFrame, sample_rate: int, path: Path) -> None:
+    """`tracks_figure` as PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    figure = tracks_figure(noisy, enhanced, tracks, sample_rate)
     figure.savefig(path, format="png", dpi=100)
     plt.close(figure)

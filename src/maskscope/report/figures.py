@@ -14,12 +14,24 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on pipeline machines
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from maskscope.analysis.masks import MaskSet
+from maskscope.core.audio import SAMPLE_RATE
+from maskscope.evaluation.tracks import ProbeBundle, frame_tracks, tracks_figure
 
 TASK_TITLES = {"vad": "VAD accuracy", "noise": "noise-class accuracy", "f0": "F0 R²", "snr": "SNR R²"}
 TASK_METRICS = {"vad": "vad_accuracy", "noise": "noise_accuracy", "f0": "f0_r2", "snr": "snr_r2"}
-BASELINE_TASK = {"webrtcvad": "vad", "energy": "vad", "harvest": "f0", "dio": "f0", "logmel_logreg": "noise"}
+BASELINE_TASK = {
+    "silero": "vad",
+    "webrtcvad": "vad",
+    "energy": "vad",
+    "energy_causal": "vad",
+    "harvest": "f0",
+    "dio": "f0",
+    "pyin": "f0",
+    "logmel_logreg": "noise",
+}
 
 
 @dataclass
@@ -270,6 +282,25 @@ def probes_versus_baselines(probes: dict[str, Any], variant: str) -> Figure:
         f"Same frames, same noisy audio; probes on K = {entry['k_bits']} bits. Probe cost excludes the SE model"
         " that makes the masks.",
         _png(figure),
+    )
+
+
+def tracks_of_one_utterance(
+    bundle: ProbeBundle, model: Any, noisy: np.ndarray, reference: pd.DataFrame, utt_id: str
+) -> Figure:
+    """What `maskscope enhance --tracks` gives for one test mixture, beside its frame labels."""
+    from maskscope.models.streaming import StreamingFSENet
+
+    enhanced, gates = StreamingFSENet.from_model(model).enhance_with_gates(noisy)
+    tracks = frame_tracks(bundle, gates, SAMPLE_RATE)
+    return Figure(
+        "tracks",
+        f"Tracks of {utt_id} ({bundle.variant})",
+        "`maskscope enhance --tracks` on one test mixture: the probes read the gates of the pass that enhances."
+        " Green: VAD (filled: decision, line: probability; dashed black: the labels). Cyan: F0 on speech frames"
+        " (dashed white: WORLD on the clean speech). Blue: SNR. Top: the noise class, decided over the last"
+        f" {bundle.context_frames} frames.",
+        _png(tracks_figure(noisy, enhanced, tracks, SAMPLE_RATE, reference)),
     )
 
 

@@ -71,7 +71,8 @@ def paper_comparison(
             f"{100 * probe['vad_accuracy']:.1f} %",
             _versus(100 * probe["vad_accuracy"], FREE_LUNCH["vad_accuracy_percent"], " points")
             + PADDING[mix_source]
-            + _in_paper_snr_range(probe, "vad_accuracy", percent=True),
+            + _in_paper_snr_range(probe, "vad_accuracy", percent=True)
+            + _dedicated(probes["baselines"]["methods"], "vad"),
         ),
         (
             "Noise-type accuracy from masks",
@@ -80,7 +81,8 @@ def paper_comparison(
             _versus(100 * probe["noise_accuracy"], FREE_LUNCH["noise_accuracy_percent"], " points")
             + NOISE_CLASSES[noise_origin]
             + _in_paper_snr_range(probe, "noise_accuracy", percent=True)
-            + _in_context(probe["in_context"], probes["baselines"]["methods"]["logmel_logreg"]),
+            + _in_context(probe["in_context"], probes["baselines"]["methods"]["logmel_logreg"])
+            + _dedicated(probes["baselines"]["methods"], "noise"),
         ),
         (
             "F0 R² from masks",
@@ -90,12 +92,27 @@ def paper_comparison(
             + " Truth is WORLD harvest on clean speech, scored on voiced frames of speakers unseen by the probe."
             " Whether the gate predictor's rank or the protocol is what holds F0 back is measured by"
             " benchmarks/probe_gate_rank.py and benchmarks/probe_representations.py (rerun them on this model)."
-            + _in_paper_snr_range(probe, "f0_r2", percent=False),
+            + _in_paper_snr_range(probe, "f0_r2", percent=False)
+            + _dedicated(probes["baselines"]["methods"], "f0"),
         ),
         *_probe_cost_row(probe, probes["baselines"]["methods"]),
     ]
     rows += slimming_comparison(evaluation)
     return [{"quantity": q, "paper": paper, "ours": value, "difference": why} for q, paper, value, why in rows]
+
+
+def _dedicated(methods: dict[str, Any], task: str) -> str:
+    """The dedicated models of `task` on the same frames, scored alike (accuracy in %, or R²)."""
+    scored = [
+        (name, method["accuracy"] * 100 if "accuracy" in method else method["r2"])
+        for name, method in methods.items()
+        if method.get("task") == task
+    ]
+    if not scored:
+        return ""
+    unit = " %" if task != "f0" else ""
+    shown = ", ".join(f"{name} {value:.1f}{unit}" if unit else f"{name} {value:.3f}" for name, value in scored)
+    return f" The dedicated models on the same frames: {shown}."
 
 
 def _all_frames_saving(entry: dict[str, Any]) -> str:

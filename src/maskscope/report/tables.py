@@ -1,5 +1,6 @@
 """The report's tables of the test split: quality and cost of every system, dynamic against static at
-equal cost, and how dynamic each DynCP model's gates are."""
+equal cost, how dynamic each DynCP model's gates are, and the probes against the auxiliary models
+they would replace."""
 
 from __future__ import annotations
 
@@ -64,3 +65,45 @@ def gate_dynamics_table(evaluation: dict[str, Any]) -> Rows:
         for block, values in enumerate(zip(*dynamics.values(), strict=True)):
             rows.append({"system": name, "block": block, **dict(zip(dynamics, values, strict=True))})
     return rows
+
+
+PROBED_TASKS = {"vad": "vad_accuracy", "noise": "noise_accuracy", "f0": "f0_r2"}  # the tasks a baseline also does
+
+
+def replaced_models_table(probes: dict[str, Any], variant: str) -> Rows:
+    """Per task: the probe on `variant`'s masks, then each dedicated model on the same frames, with
+    score, score from 0 dB, pitch error where both call a frame voiced (F0), and measured cost."""
+    entry, methods = probes[variant], probes["baselines"]["methods"]
+    rows = []
+    for task, metric in PROBED_TASKS.items():
+        pitch = entry.get("f0_pitch", {}) if task == "f0" else {}
+        rows.append(
+            _replaced_row(
+                task,
+                f"probe, {variant} masks (K = {entry['k_bits']})",
+                entry[metric],
+                entry["from_0db"].get(metric),
+                pitch,
+                entry["cpu_us_per_frame"][task],
+            )
+        )
+        for name, method in methods.items():
+            if method["task"] == task:
+                score = method.get("accuracy", method.get("r2"))
+                from_0db = method.get("from_0db")
+                rows.append(_replaced_row(task, name, score, from_0db, method, method["cpu_us_per_frame"]))
+    return rows
+
+
+def _replaced_row(task: str, method: str, score: Any, from_0db: Any, pitch: dict[str, Any], cost: float) -> dict:
+    both = pitch.get("r2_both_voiced")
+    return {
+        "task": task,
+        "method": method,
+        "score": score,
+        "from 0 dB": "" if from_0db is None else from_0db,
+        "voiced found / R² there / gross errors": ""
+        if both is None
+        else f"{pitch['voiced_recall']:.2f} / {both:.3f} / {pitch['gross_error_rate']:.3f}",
+        "CPU µs per frame": cost,
+    }
