@@ -18,7 +18,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from maskscope.core.audio import SAMPLE_RATE, decode_audio
