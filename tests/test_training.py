@@ -9,8 +9,10 @@ import torch
 from conftest import harmonic_speechlike
 
 from maskscope.core import framing
+from maskscope.models.checkpoint import load_model, save_model
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
 from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig, speech_segments
+from maskscope.models.nsnet2 import NsNet2, NsNet2Config
 from maskscope.training.loop import (
     DynamicMixing,
     TrainSettings,
@@ -291,3 +293,65 @@ def test_a_router_on_a_base_of_another_shape_is_refused_with_the_fix(tmp_path):
     save_model(tmp_path / MODEL_FILE, other, "slim-static", {"kind": "slim-static", "target_usage": None})
     with pytest.raises(ParamsError, match="not the slimmable DEMUCS of these slimming params; retrain it"):
         build_variant(slimming_stage_view("train_router", params), params.variants["slim-dyn-25"], tmp_path)
+
+
+NSNET = NsNet2Config(input_width=24, gru_width=20, decoder_widths=(24, 24))
+
+
+def exit_losses(model: NsNet2, valid: list[Utterance]) -> list[float]:
+    model.eval()
+    totals = [0.0] * len(model.config.exits)
+    with torch.no_grad():
+        for u in valid:
+            clean = framing.stft(torch.from_numpy(u.clean)[None])
+            output, _ = model(framing.stft(torch.from_numpy(u.noisy)[None]))
+            for index, spectrum in enumerate(output.spectra):
+                totals[index] += float(se_loss(spectrum, clean, torch.tensor([u.level])))
+    return totals
+
+
+@pytest.mark.parametrize("topology", ["plain", "split_gru"])
+def test_joint_nsnet2_training_improves_every_exit(tmp_path, topology):
+    torch.manual_seed(0)
+    model = NsNet2(replace(NSNET, topology=topology))
+    valid = tiny_set(3, 100)
+    before = exit_losses(model, valid)
+    joint = TrainSettings(**{**settings(6).__dict__, "target_usage": None, "exit_weights": (1.0, 1.0, 2.0)})
+    train(model, tiny_set(8, 0), valid, joint, tmp_path / "joint.pt")
+    after = exit_losses(model, valid)
+    assert all(a < b for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_layerwise_nsnet2_training_trains_one_exit_per_stage_and_freezes_the_ones_before(tmp_path):
+    torch.manual_seed(0)
+    model = NsNet2(NSNET)
+    layerwise = TrainSettings(**{**settings(3).__dict__, "target_usage": None, "exit_regime": "layerwise"})
+    assert [layerwise.exit_stage(epoch, 3) for epoch in (1, 2, 3)] == [0, 1, 2]
+    first_stage = {id(p) for p in model.stage_parameters(0)}
+    assert first_stage and first_stage.isdisjoint(id(p) for p in model.stage_parameters(1))
+    every_stage = [id(p) for stage in range(3) for p in model.stage_parameters(stage)]
+    assert sorted(every_stage) == sorted(id(p) for p in model.parameters())  # each parameter in one stage
+    train_set, valid = tiny_set(8, 0), tiny_set(2, 100)
+    train(model, train_set, valid, layerwise, tmp_path / "lw.pt", stop_after_epoch=1)
+    after_stage_0 = {name: value.clone() for name, value in model.state_dict().items()}
+    torch.manual_seed(0)
+    untouched = NsNet2(NSNET)  # the same start: what stage 0 did not train is still as initialised
+    assert not torch.equal(after_stage_0["input.weight"], untouched.state_dict()["input.weight"])
+    assert torch.equal(
+        after_stage_0["backbone.gru2.weight_hh_l0"], untouched.state_dict()["backbone.gru2.weight_hh_l0"]
+    )
+    train(model, train_set, valid, layerwise, tmp_path / "lw.pt")  # resumes: stages 1 and 2
+    final = model.state_dict()
+    assert torch.equal(final["input.weight"], after_stage_0["input.weight"])  # frozen after its stage
+    assert torch.equal(final["heads.gru1.final.weight"], after_stage_0["heads.gru1.final.weight"])
+    assert not torch.equal(final["backbone.gru2.weight_hh_l0"], after_stage_0["backbone.gru2.weight_hh_l0"])
+    assert not torch.equal(final["backbone.final.weight"], after_stage_0["backbone.final.weight"])
+
+
+def test_an_nsnet2_round_trips_through_its_model_file(tmp_path):
+    model = NsNet2(replace(NSNET, topology="split_decoder"))
+    save_model(tmp_path / "model.pt", model, "nsnet2-joint", {"kind": "nsnet2"})
+    loaded, meta = load_model(tmp_path / "model.pt")
+    assert isinstance(loaded, NsNet2) and loaded.config == model.config and meta["variant"] == "nsnet2-joint"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)

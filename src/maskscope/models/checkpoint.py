@@ -12,10 +12,17 @@ import torch
 from maskscope.core.io import atomic_output_file
 from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
 from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig
+from maskscope.models.nsnet2 import NsNet2, NsNet2Config
 
 MODEL_FILE = "model.pt"
-SEModel = ConvFSENet | SlimDemucs
-FAMILIES = {"conv_fsenet": (ConvFSENet, ConvFSENetConfig), "slim_demucs": (SlimDemucs, SlimDemucsConfig)}
+SEModel = ConvFSENet | SlimDemucs | NsNet2
+FAMILIES = {
+    "conv_fsenet": (ConvFSENet, ConvFSENetConfig),
+    "slim_demucs": (SlimDemucs, SlimDemucsConfig),
+    "nsnet2": (NsNet2, NsNet2Config),
+}
+# Config fields that are tuples: saved as lists, so loading turns them back.
+TUPLE_FIELDS = ("widths", "decoder_widths", "exits")
 
 
 def save_model(path: Path, model: SEModel, variant_name: str, variant: dict[str, Any]) -> None:
@@ -35,9 +42,7 @@ def load_model(path: Path) -> tuple[SEModel, dict[str, Any]]:
     """A trained model (eval mode) and its metadata, from a `models/<variant>/model.pt`."""
     payload = torch.load(path, weights_only=True)
     cls, config_cls = FAMILIES[payload.get("family", "conv_fsenet")]
-    config = dict(payload["config"])
-    if config_cls is SlimDemucsConfig:
-        config["widths"] = tuple(config["widths"])
+    config = {key: tuple(value) if key in TUPLE_FIELDS else value for key, value in payload["config"].items()}
     model = cls(config_cls(**config))
     model.load_state_dict(payload["state"])
     model.eval()

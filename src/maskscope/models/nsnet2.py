@@ -150,6 +150,18 @@ class NsNet2(nn.Module):
         layers["final"] = nn.Linear(config.width(exit_name), config.bins)
         return nn.ModuleDict(layers)
 
+    def stage_parameters(self, stage: int) -> list[nn.Parameter]:
+        """The parameters layer-wise training trains in `stage` (0-based): the backbone layers after
+        the previous exit up to exit `stage`'s, and that exit's head (the input FC belongs to stage 0)."""
+        config = self.config
+        first = 0 if stage == 0 else config.layers.index(config.exits[stage - 1]) + 1
+        last = config.layers.index(config.exits[stage])
+        modules: list[nn.Module] = [self.input] if stage == 0 else []
+        modules += [self.backbone[name] for name in config.layers[first : last + 1]]
+        if config.exits[stage] in self.heads:
+            modules.append(self.heads[config.exits[stage]])
+        return [parameter for module in modules for parameter in module.parameters()]
+
     def features(self, noisy: torch.Tensor, state: NsNet2State) -> torch.Tensor:
         """(batch, frames, bins) log power, normalised by each bin's running mean and variance so far."""
         log_power = noisy.abs().pow(2).clamp_min(_POWER_FLOOR).log10().transpose(1, 2)

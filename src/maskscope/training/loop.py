@@ -6,7 +6,9 @@ quiet utterances weigh the same. DynCP models add L_DCP (weight `dcp_weight`) pu
 block's gate usage to the target. A slimmable DEMUCS is trained at every width each step (the
 mean of the widths' losses on the STFT of its output); a routed one adds the utilization loss,
 pulling the router's expected MAC share to a static model's at the target UF, and the rest loss,
-its expected cost on segments whose clean speech is silent.
+its expected cost on segments whose clean speech is silent. An nsNet2 with exits trains jointly (the
+weighted mean of its exits' losses) or layer-wise (the epochs split into one stage per exit, each
+training its exit's layers on that exit's loss with the earlier stages frozen).
 
 A checkpoint is written atomically after every epoch; a killed run resumes from it and, because
 every epoch's data order and every random draw come from seeded generators whose state is saved,
@@ -44,6 +46,7 @@ from maskscope.models.demucs import (
     utilization_loss,
     width_costs,
 )
+from maskscope.models.nsnet2 import NsNet2
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +182,14 @@ class TrainSettings:
     speech_threshold_db: float = ACTIVE_LEVEL_DB  # a segment holds speech if within this of the input's loudest block
     grad_clip_norm: float | None = None  # clip the gradient's global norm to this before each step
     mixing: DynamicMixing | None = None  # None: the mix stage's fixed mixtures, one crop of each per epoch
+    exit_regime: str = "joint"  # an nsNet2 with exits: "joint" or "layerwise"
+    exit_weights: tuple[float, ...] | None = None  # joint: each exit's loss weight (None: equal)
+
+    def exit_stage(self, epoch: int, exits: int) -> int | None:
+        """Layer-wise training: the exit (0-based) trained in `epoch`, the epochs split evenly; else None."""
+        if self.exit_regime != "layerwise":
+            return None
+        return min((epoch - 1) * exits // self.epochs, exits - 1)
 
 
 @dataclass
@@ -199,10 +210,16 @@ class TrainState:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def enhanced_spectrum(model: SEModel, noisy: torch.Tensor, uf: float | None = None) -> tuple[torch.Tensor, object]:
+def enhanced_spectrum(
+    model: SEModel, noisy: torch.Tensor, uf: float | None = None, exits: int | None = None
+) -> tuple[torch.Tensor, object]:
     """(batch, samples) noisy audio -> the model's enhanced STFT and its raw output.
 
-    A DEMUCS runs at `uf` (None: routed if it has a router, else full width)."""
+    A DEMUCS runs at `uf` (None: routed if it has a router, else full width); an nsNet2 up to its
+    first `exits` exits (None: all), the deepest of them enhancing."""
+    if isinstance(model, NsNet2):
+        output, _ = model(framing.stft(noisy), exits=exits)
+        return output.spectra[-1], output
     if isinstance(model, SlimDemucs):
         output = model(noisy, uf=uf)
         return framing.stft(output.audio), output
@@ -211,10 +228,26 @@ def enhanced_spectrum(model: SEModel, noisy: torch.Tensor, uf: float | None = No
 
 
 def step_loss(
-    model: SEModel, clean: torch.Tensor, noisy: torch.Tensor, level: torch.Tensor, settings: TrainSettings
+    model: SEModel,
+    clean: torch.Tensor,
+    noisy: torch.Tensor,
+    level: torch.Tensor,
+    settings: TrainSettings,
+    stage: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One batch's training loss and the usage it reached (per gated block, or [average UF])."""
+    """One batch's training loss and the usage it reached (per gated block, or [average UF]);
+    `stage`: the exit a layer-wise nsNet2 trains now."""
     clean_spec = framing.stft(clean)
+    if isinstance(model, NsNet2):
+        if stage is not None:
+            return se_loss(enhanced_spectrum(model, noisy, exits=stage + 1)[0], clean_spec, level), None
+        _, output = enhanced_spectrum(model, noisy)
+        weights = settings.exit_weights or (1.0,) * len(output.spectra)
+        losses = [
+            weight * se_loss(spectrum, clean_spec, level)
+            for weight, spectrum in zip(weights, output.spectra, strict=True)
+        ]
+        return torch.stack(losses).sum() / sum(weights), None
     if isinstance(model, SlimDemucs) and not model.config.dynamic:
         # Slimmable training: every width on the same batch, so each one is a usable model.
         losses = [se_loss(enhanced_spectrum(model, noisy, uf)[0], clean_spec, level) for uf in model.config.widths]
@@ -236,15 +269,16 @@ def step_loss(
     return loss, gate_usage(output.gates).detach()
 
 
-def evaluate_loss(model: SEModel, utterances: list[Utterance]) -> float:
-    """Mean SE loss over whole utterances (no usage loss), in eval mode; a slimmable model at full width."""
+def evaluate_loss(model: SEModel, utterances: list[Utterance], exits: int | None = None) -> float:
+    """Mean SE loss over whole utterances (no usage loss), in eval mode; a slimmable model at full
+    width, an nsNet2 at its deepest exit (or the deepest of its first `exits`)."""
     model.eval()
     device = next(model.parameters()).device
     total = 0.0
     with torch.no_grad():
         for utterance in utterances:
             clean = framing.stft(torch.from_numpy(utterance.clean)[None].to(device))
-            spectrum, _ = enhanced_spectrum(model, torch.from_numpy(utterance.noisy)[None].to(device))
+            spectrum, _ = enhanced_spectrum(model, torch.from_numpy(utterance.noisy)[None].to(device), exits=exits)
             total += float(se_loss(spectrum, clean, torch.tensor([utterance.level], device=device)))
     return total / max(len(utterances), 1)
 
@@ -309,6 +343,11 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(epoch, settings)
         rng = np.random.default_rng(item_seed(settings.seed, "epoch", epoch))
+        stage = settings.exit_stage(epoch, len(model.config.exits)) if isinstance(model, NsNet2) else None
+        if stage is not None:  # layer-wise: only this stage's layers learn; earlier ones stay as trained
+            trained = {id(parameter) for parameter in model.stage_parameters(stage)}
+            for parameter in model.parameters():
+                parameter.requires_grad_(id(parameter) in trained)
         model.train()
         losses, usages = [], []
         if mixing:
@@ -317,7 +356,7 @@ def train(
             batches = crop_batches(train_set, segment, settings.batch_size, rng)
         for clean, noisy, level in tqdm(batches, total=steps, desc=f"epoch {epoch}", disable=None, leave=False):
             clean, noisy, level = clean.to(device), noisy.to(device), level.to(device)
-            loss, usage = step_loss(model, clean, noisy, level, settings)
+            loss, usage = step_loss(model, clean, noisy, level, settings, stage)
             if usage is not None:
                 usages.append(usage)
             optimizer.zero_grad()
@@ -326,7 +365,7 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip_norm)
             optimizer.step()
             losses.append(float(loss.detach()))
-        valid_loss = evaluate_loss(model, valid_set)
+        valid_loss = evaluate_loss(model, valid_set, None if stage is None else stage + 1)
         per_block = torch.stack(usages).mean(0).tolist() if usages else None
         record = EpochRecord(
             epoch=epoch,
