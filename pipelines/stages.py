@@ -194,6 +194,8 @@ SLIM_TRAIN_PARAMS = ("seed", *(f"train.{key}" for key in SLIM_TRAIN_KEYS), *MIXI
 SLIM_BASE_KEYS = ("hidden", "depth", "kernel", "stride", "resample", "gru", "gru_groups", "gru_layers", "widths")
 SLIM_PARAMS = (*SLIM_TRAIN_PARAMS, *(f"slimming.{key}" for key in (*SLIM_BASE_KEYS, "epochs", "learning_rate")))
 ROUTER_PARAMS = (*SLIM_TRAIN_PARAMS, "slimming", "labels.vad_threshold_db")
+# nsNet2 shares Conv-FSENet's data and batches, not its architecture, schedule or pruning keys
+NSNET2_PARAMS = (*SLIM_TRAIN_PARAMS, "nsnet2")
 
 
 def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
@@ -239,6 +241,20 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
                 routed,
                 "train one routed DEMUCS (per-segment UF by Gumbel-softmax) within a static UF's MACs, resumably",
                 ROUTER_PARAMS,
+            )
+        )
+    early_exits = variants_of_kind(variants, "nsnet2", "nsnet2-static")
+    if early_exits:
+        trainings.append(
+            Stage(
+                name="train_nsnet2",
+                description="train one nsNet2 from scratch, resumably: with exits (joint or layer-wise), or static"
+                " and truncated at one exit",
+                deps={"mix": "data/mix", "noises": "data/noises"},
+                outs=TRAIN_OUTS,
+                params=(*NSNET2_PARAMS, "variants.{variant}"),
+                resources=TRAIN_RESOURCES,
+                matrix={"variant": early_exits},
             )
         )
     evaluate = Stage(

@@ -164,3 +164,42 @@ def test_slimming_settings_the_model_would_refuse_are_named_up_front(slimming, k
     data["slimming"].update(slimming)
     with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
         validate_params(data, "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("variants", "nsnet2", "message"),
+    [
+        ({"ee": {"kind": "nsnet2", "topology": "plain"}}, {}, r"variants\.ee\.regime' is required"),
+        ({"ee": {"kind": "nsnet2-static"}}, {}, r"variants\.ee\.exit' is required"),
+        ({"ee": {"kind": "nsnet2-static", "exit": "dec1"}}, {}, r"'dec1' is not one of nsnet2\.exits"),
+        ({"d": {"kind": "dense", "topology": "plain"}}, {}, r"variants\.d\.topology' is only for"),
+        (
+            {"ee": {"kind": "nsnet2", "regime": "joint", "topology": "plain", "target_usage": 0.5}},
+            {},
+            r"variants\.ee\.target_usage' is not used",
+        ),
+        (
+            {"ee": {"kind": "nsnet2", "regime": "layerwise", "topology": "plain"}},
+            {"epochs": 2},
+            "leaves exits untrained",
+        ),
+        ({}, {"exits": ["gru2", "gru1"]}, r"nsnet2\.exits"),
+        ({}, {"exits": ["gru3", "final"]}, r"nsnet2\.exits"),
+        ({}, {"exit_weights": [1.0, 1.0]}, r"nsnet2\.exit_weights"),
+    ],
+)
+def test_nsnet2_variants_and_settings_the_model_would_refuse_are_named_up_front(variants, nsnet2, message):
+    data = Params().model_dump(mode="json")
+    data["variants"] = {**data["variants"], **variants}
+    data["nsnet2"].update(nsnet2)
+    with pytest.raises(ParamsError, match=message):
+        validate_params(data, "params.yaml")
+
+
+def test_the_earlyexit_preset_renders_each_variant_with_the_fields_its_kind_uses():
+    params = preset_params(PRESETS, "earlyexit")
+    rendered = render_params(params)
+    assert '"nsnet2-joint": ' not in rendered  # keys are YAML, values JSON
+    assert 'nsnet2-static-gru1: {"kind": "nsnet2-static", "target_usage": null, "exit": "gru1"}' in rendered
+    assert 'dense: {"kind": "dense", "target_usage": null}' in rendered
+    assert validate_params(yaml.safe_load(rendered)).variants == params.variants

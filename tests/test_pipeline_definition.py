@@ -94,6 +94,22 @@ def test_a_preset_with_more_variants_adds_their_stages_to_both_tools(tmp_path):
     assert (repo / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
 
 
+def test_the_earlyexit_preset_trains_every_nsnet2_and_evaluate_reads_them(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    subprocess.run(["maskscope", "preset", "earlyexit"], cwd=repo, check=True, capture_output=True)
+    variants = load_params(repo / "params.yaml").variants
+    stages = build_stages(variants)
+    names = {stage.instance_name(item) for stage in stages for item in stage.instances()}
+    nsnet2 = [name for name, variant in variants.items() if variant.kind.startswith("nsnet2")]
+    assert len(nsnet2) == 7 and {f"train_nsnet2@{name}" for name in nsnet2} <= names
+    evaluate = next(stage for stage in stages if stage.name == "evaluate")
+    assert {f"model-{name}" for name in nsnet2} <= set(evaluate.deps)
+    # nsNet2 reads none of Conv-FSENet's architecture, schedule or pruning keys
+    training = next(stage for stage in stages if stage.name == "train_nsnet2")
+    assert "nsnet2" in training.params and not {"model", "train", "prune"} & set(training.params)
+    assert_same_dag(repo, stages)
+
+
 def assert_same_dag(root: Path, stages: tuple[Stage, ...]) -> None:
     dvc, snakemake = dvc_view(root, stages), snakemake_view(root, stages)
     names = {stage.instance_name(item) for stage in stages for item in stage.instances()}

@@ -34,6 +34,10 @@ FSENET_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "dense", "dyncp", "static")
 PRUNED_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "dyncp", "static")
 ROUTED_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "slim-dyn")
 GATED_VARIANTS = gated_variants(SMOKE_VARIANTS)
+EARLY_EXIT_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "nsnet2")
+TRUNCATED_VARIANTS = variants_of_kind(SMOKE_VARIANTS, "nsnet2-static")
+SMOKE_EXITS = preset_params(Path(__file__).resolve().parent.parent / "pipelines/presets", "smoke").nsnet2.exits
+NSNET2_TRAININGS = {f"train_nsnet2@{variant}" for variant in (*EARLY_EXIT_VARIANTS, *TRUNCATED_VARIANTS)}
 SLIM_WIDTHS = ("1/8", "1/4", "1/2", "1")
 
 OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels", "data/evaluate"]
@@ -165,7 +169,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     assert len(parents) >= 1
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parents[-1].info.run_id}'")
     trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS), "train_slim"}
-    trained |= {f"train_router@{variant}" for variant in ROUTED_VARIANTS}
+    trained |= {f"train_router@{variant}" for variant in ROUTED_VARIANTS} | NSNET2_TRAININGS
     dumped = {f"dump_masks@{variant}-{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
@@ -188,8 +192,9 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
 def test_every_variant_is_trained_and_evaluated(smoke_repo):
     evaluation = json.loads((smoke_repo / "metrics/evaluate.json").read_text())
     slimmable = [f"slim-static@{width}" for width in SLIM_WIDTHS]
-    ours = {*FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS}
-    assert set(evaluation) == {"noisy", *ours, *PEERS}  # every peer loads from its wheel here
+    exits = [f"{variant}@{name}" for variant in EARLY_EXIT_VARIANTS for name in SMOKE_EXITS]
+    ours = {*FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS, *exits}
+    assert set(evaluation) == {"noisy", *ours, *TRUNCATED_VARIANTS, *PEERS}  # every peer loads from its wheel
     for system in set(evaluation) - {"noisy"}:
         entry = evaluation[system]
         measured = ("pesq", "stoi", "si_sdr", "csig", "cbak", "covl", "cpu_seconds_per_audio_second")
@@ -217,6 +222,17 @@ def test_every_variant_is_trained_and_evaluated(smoke_repo):
         assert sum(entry["uf_share"].values()) == pytest.approx(1.0, abs=1e-3)
         assert 0.125 <= entry["average_uf"] <= 1.0
         assert entry["macs_per_sample"] > costs[0] + entry["router_macs_per_sample"] - 1e-6
+    # each exit costs more than the one before, its earlier heads included
+    for variant in EARLY_EXIT_VARIANTS:
+        costs = [evaluation[f"{variant}@{name}"]["macs_per_frame"] for name in SMOKE_EXITS]
+        assert costs == sorted(costs) and len(set(costs)) == len(costs)
+        assert all(
+            evaluation[f"{variant}@{name}"]["standalone_macs_per_frame"]
+            <= evaluation[f"{variant}@{name}"]["macs_per_frame"]
+            for name in SMOKE_EXITS
+        )
+    for variant in TRUNCATED_VARIANTS:
+        assert evaluation[variant]["exit"] == SMOKE_VARIANTS[variant].exit
 
 
 def test_enhance_uses_the_trained_default_model(smoke_repo, tmp_path):
@@ -304,7 +320,12 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
         set_param(repo, "mix", "snrs_db", [0.0, 5.0])
         assert snakemake_planned_rules(repo) == with_consumers(repo, "mix")
         # DVC lists the stages whose own deps changed: dynamic mixing draws training SNRs from mix.snrs_db too
-        trainings = {"train_dense", "train_slim", *(f"train@{variant}" for variant in PRUNED_VARIANTS)}
+        trainings = {
+            "train_dense",
+            "train_slim",
+            *(f"train@{variant}" for variant in PRUNED_VARIANTS),
+            *NSNET2_TRAININGS,
+        }
         assert dvc_changed_stages(repo) == {"mix", *changed, *trainings}
         log = run(["dvc", "repro", "labels"], repo).stdout
         assert "Running stage 'mix'" in log and "Running stage 'labels'" in log

@@ -3,11 +3,13 @@ the metrics of each system set beside the noisy input and its family's full-cost
 
 Costs are MACs per input sample for every system (Conv-FSENet's per-frame count / HOP), so both
 families share the Pareto plot. A slimmable DEMUCS is scored at each of its widths
-(`slim-static@1/4`); a routed one reports its average UF and its MACs including the router.
+(`slim-static@1/4`); a routed one reports its average UF and its MACs including the router. An
+nsNet2 with exits is scored at each exit (`nsnet2-joint@gru1`), a static one once.
 Savings and PESQ drops are relative to the full-cost model of the same family. The peers (RNNoise,
 DeepFilterNet3, spectral gating) have no MAC count here; every system, ours and the peers, has its CPU
 time per second of audio, measured alike: one utterance at a time, one thread, as a user streams it
-(Conv-FSENet through its streaming sparse path, the peers frame by frame, DEMUCS over the whole file).
+(Conv-FSENet through its streaming sparse path, the peers frame by frame, DEMUCS and nsNet2 over the
+whole file).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from maskscope.core import framing
 from maskscope.core.audio import SAMPLE_RATE
 from maskscope.core.framing import HOP
 from maskscope.evaluation.peers import Peer
 from maskscope.evaluation.scoring import Enhanced, enhance, mean_scores, scored_frames, scored_rows, scored_span
+from maskscope.models.checkpoint import SEModel
 from maskscope.models.conv_fsenet import ConvFSENet, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample, routed_macs_per_sample, router_macs_per_sample
+from maskscope.models.nsnet2 import NsNet2, exit_macs
 from maskscope.models.streaming import StreamingFSENet
 from maskscope.training.loop import Utterance
 
@@ -145,13 +150,55 @@ def routed_system(model: SlimDemucs, outputs: list[Enhanced], test: list[Utteran
 SLIM_REFERENCE = "slim-static@1"
 
 
-def systems_of(variant: str, model: ConvFSENet | SlimDemucs, test: list[Utterance], timed: int) -> dict[str, System]:
-    """The operating points of one variant: a slimmable DEMUCS at each width, any other model once;
+def nsnet2_exit_audio(model: NsNet2, noisy: np.ndarray, exits: int | None = None) -> list[np.ndarray]:
+    """The enhanced audio of each of the first `exits` exits (all by default), from one pass."""
+    with torch.no_grad():
+        output, _ = model.eval()(framing.stft(torch.from_numpy(noisy)[None]), exits=exits)
+        return [framing.istft(spectrum, length=noisy.size)[0].numpy().astype(np.float32) for spectrum in output.spectra]
+
+
+def nsnet2_systems(variant: str, model: NsNet2, test: list[Utterance], timed: int) -> dict[str, System]:
+    """One operating point per exit, `VARIANT@EXIT` (a static nsNet2 has one exit: `VARIANT`), each
+    costing its incremental MACs (a frame leaving there has computed every earlier exit's head), its
+    standalone MACs beside; savings are against the variant's last exit."""
+    exits = model.config.exits
+    per_exit = list(
+        zip(
+            *[nsnet2_exit_audio(model, u.noisy) for u in tqdm(test, desc=f"evaluate: {variant}", disable=None)],
+            strict=True,
+        )
+    )
+    names = [variant] if len(exits) == 1 else [f"{variant}@{name}" for name in exits]
+    systems = {}
+    for index, (name, cost) in enumerate(zip(names, exit_macs(model.config), strict=True)):
+        extra = {
+            "exit": exits[index],
+            "macs_per_frame": cost["incremental"],
+            "standalone_macs_per_frame": cost["standalone"],
+        }
+        system = System(
+            names[-1] if len(exits) > 1 else None,
+            [Enhanced(a, None) for a in per_exit[index]],
+            cost["incremental"] / HOP,
+            extra,
+        )
+        system.cpu_seconds_per_audio_second = cpu_per_audio_second(
+            lambda audio, index=index: nsnet2_exit_audio(model, audio, index + 1), test, timed
+        )
+        systems[name] = system
+    return systems
+
+
+def systems_of(variant: str, model: SEModel, test: list[Utterance], timed: int) -> dict[str, System]:
+    """The operating points of one variant: a slimmable DEMUCS at each width, an nsNet2 at each exit,
+    any other model once;
     CPU time over the first `timed` test utterances."""
 
     def run_all(uf: float | None = None, label: str = variant) -> list[Enhanced]:
         return [enhance(model, u.noisy, uf) for u in tqdm(test, desc=f"evaluate: {label}", disable=None)]
 
+    if isinstance(model, NsNet2):
+        return nsnet2_systems(variant, model, test, timed)
     if isinstance(model, ConvFSENet):
         system = fsenet_system(model, run_all(), test)
         streaming = StreamingFSENet.from_model(model)

@@ -1,4 +1,5 @@
-"""The architecture of a variant, from its params: Conv-FSENet (dense, DynCP, static) or slimmable DEMUCS."""
+"""The architecture of a variant, from its params: Conv-FSENet (dense, DynCP, static), slimmable
+DEMUCS, or nsNet2 (with early exits, or static and truncated at one exit)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from maskscope.models.conv_fsenet import ConvFSENetConfig, macs_per_frame, static_hidden_for_budget
 from maskscope.models.demucs import SlimDemucsConfig
+from maskscope.models.nsnet2 import NsNet2Config
 
 
 def model_config(model: Any, train_params: Any, variant: Any) -> ConvFSENetConfig:
@@ -51,4 +53,24 @@ def slim_config(slimming: Any, variant: Any) -> SlimDemucsConfig:
         widths=tuple(slimming.widths),
         dynamic=routed,
         **router,
+    )
+
+
+def nsnet2_config(nsnet2: Any, variant: Any) -> NsNet2Config:
+    """An nsnet2 variant: every exit of `nsnet2.exits` in its topology; an nsnet2-static one: the
+    plain network truncated at its `exit` (the static reference of that depth)."""
+    exits = tuple(nsnet2.exits)
+    if variant.kind == "nsnet2-static":
+        exits, topology = (variant.exit,), "plain"
+    else:
+        topology = variant.topology
+    return NsNet2Config(
+        input_width=nsnet2.input_width,
+        gru_width=nsnet2.gru_width,
+        gru_layers=nsnet2.gru_layers,
+        decoder_widths=tuple(nsnet2.decoder_widths),
+        exits=exits,
+        topology=topology,
+        mask_floor_db=nsnet2.mask_floor_db,
+        norm_seconds=nsnet2.norm_seconds,
     )

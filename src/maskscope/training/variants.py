@@ -5,6 +5,8 @@
   like the dense model.
 - Slimmable DEMUCS: the slim-static model trains at every width for `slimming.epochs`; a routed
   model takes all its weights, adds a fresh router and is fine-tuned for `slimming.router_epochs`.
+- nsNet2: from scratch for `nsnet2.epochs`, jointly or layer-wise (variant `regime`); a static one,
+  truncated at one exit, trains that exit alone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from maskscope.data.noise_recordings import load_noises
 from maskscope.models.checkpoint import MODEL_FILE, SEModel, load_model, save_model
 from maskscope.models.conv_fsenet import ConvFSENet, count_parameters, initialise_from_dense, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample
-from maskscope.models.from_params import model_config, slim_config
+from maskscope.models.from_params import model_config, nsnet2_config, slim_config
+from maskscope.models.nsnet2 import NsNet2, exit_macs
+from maskscope.pipeline.config import rendered_variant
 from maskscope.pipeline.tracking import dvc_md5
 from maskscope.training.loop import DynamicMixing, EpochRecord, TrainSettings, load_split, train
 
@@ -96,6 +100,25 @@ def build_variant(
 ) -> tuple[SEModel, TrainSettings, str]:
     """The model to train (initialised from its base when it has one), its settings, and where it started."""
     train_params = params.train
+    if variant.kind in ("nsnet2", "nsnet2-static"):
+        nsnet2 = params.nsnet2
+        torch.manual_seed(params.seed)
+        model = NsNet2(nsnet2_config(nsnet2, variant))
+        joint = variant.kind == "nsnet2" and nsnet2.exit_weights is not None
+        settings = TrainSettings(
+            epochs=nsnet2.epochs,
+            batch_size=train_params.batch_size,
+            segment_seconds=train_params.segment_seconds,
+            learning_rate=nsnet2.learning_rate,
+            usage_weight=0.0,
+            target_usage=None,
+            seed=params.seed,
+            grad_clip_norm=train_params.grad_clip_norm,
+            mixing=mixing,
+            exit_regime=variant.regime or "joint",
+            exit_weights=tuple(nsnet2.exit_weights) if joint else None,
+        )
+        return model, settings, "scratch"
     if variant.kind in ("slim-static", "slim-dyn"):
         slimming = params.slimming
         torch.manual_seed(params.seed)
@@ -138,6 +161,8 @@ def nominal_macs(model: SEModel, usage: list[float] | None) -> dict[str, float]:
     """The cost the training reached: MACs per frame (Conv-FSENet) or per sample (DEMUCS, full width)."""
     if isinstance(model, SlimDemucs):
         return {"nominal_macs_per_sample": macs_per_sample(model.config)}
+    if isinstance(model, NsNet2):
+        return {"nominal_macs_per_frame": exit_macs(model.config)[-1]["incremental"]}
     return {"nominal_macs_per_frame": macs_per_frame(model.config, usage).total}
 
 
@@ -156,7 +181,7 @@ def train_variant(
     model, settings, started_from = build_variant(params, variant, deps.get("base"), mixing)
     train_set = load_split(deps["mix"], "train")
     valid_set = load_split(deps["mix"], "valid", limit=params.train.valid_utterances)
-    variant_dict = {"kind": variant.kind, "target_usage": variant.target_usage}
+    variant_dict = rendered_variant(variant.to_dict())
     slice_key = {
         "params": params.to_dict(),  # the keys the registry declares for this stage, this variant's among them
         "start": dvc_md5(deps["base"]) if started_from != "scratch" else "scratch",
@@ -187,7 +212,7 @@ def train_variant(
     return {
         "variant": variant_name,
         "kind": variant.kind,
-        "hidden": model.config.hidden,
+        "hidden": getattr(model.config, "hidden", None),
         "parameters": count_parameters(model),
         "epochs": state.epoch,
         "started_from": started_from,

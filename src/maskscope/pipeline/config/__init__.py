@@ -18,7 +18,7 @@ from maskscope.pipeline.config.files import (
     write_params,
 )
 from maskscope.pipeline.config.params import Params, validate_params
-from maskscope.pipeline.config.variants import VariantParams, gated_variants, variants_of_kind
+from maskscope.pipeline.config.variants import VariantParams, gated_variants, rendered_variant, variants_of_kind
 
 __all__ = [
     "Params",
@@ -30,6 +30,7 @@ __all__ = [
     "preset_params",
     "read_yaml",
     "render_params",
+    "rendered_variant",
     "validate_params",
     "variants_of_kind",
     "write_params",

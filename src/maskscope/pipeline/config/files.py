@@ -91,7 +91,7 @@ def render_params(params: Params) -> str:
         if isinstance(value, dict):
             out.append(f"\n# {field.description}\n{name}:\n")
             for key, item in value.items():
-                out.append(f"  {key}: {json.dumps(item.model_dump(mode='json'), ensure_ascii=False)}\n")
+                out.append(f"  {key}: {json.dumps(item.rendered(), ensure_ascii=False)}\n")
         elif isinstance(value, BaseModel):
             out.append(f"\n{name}:\n")
             for sub_name, sub_field in type(value).model_fields.items():

@@ -125,3 +125,48 @@ class SlimmingParams(Section):
                 f"({bottleneck} = hidden * 2**(depth-1))"
             )
         return self
+
+
+class NsNet2Params(Section):
+    """The nsNet2 of the early-exit variants (kinds nsnet2 and nsnet2-static); see docs/papers.md."""
+
+    input_width: int = Field(400, ge=1, description="width of the input FC (F -> input_width)")
+    gru_width: int = Field(400, ge=1, description="width of each GRU")
+    gru_layers: int = Field(2, ge=1, description="GRU layers")
+    decoder_widths: list[int] = Field([600, 600], description="widths of the FC+ReLU layers after the GRUs")
+    exits: list[str] = Field(
+        ["gru1", "gru2", "final"],
+        min_length=1,
+        description="exits, by the layer they follow (gru1.., dec1.., final), in network order",
+    )
+    exit_weights: list[float] | None = Field(
+        None, description="joint training: each exit's loss weight, one per exit (null: equal)"
+    )
+    mask_floor_db: float = Field(-80.0, le=0, description="floor of the mask (the DNS baseline's minimum gain)")
+    norm_seconds: float = Field(1.0, gt=0, description="time constant of the causal running feature normalisation")
+    epochs: int = Field(40, ge=1, description="training epochs (layer-wise: split evenly over the exits)")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate at the start; cosine decay to 1/10")
+
+    @model_validator(mode="after")
+    def _buildable(self, info: ValidationInfo) -> NsNet2Params:
+        """What NsNet2Config would refuse, named by params key, before any stage runs."""
+        # the layer names of maskscope.models.nsnet2, spelled out: pipeline code does not import models
+        layers = [f"gru{i + 1}" for i in range(self.gru_layers)]
+        layers += [f"dec{i + 1}" for i in range(len(self.decoder_widths))] + ["final"]
+        unknown = [name for name in self.exits if name not in layers]
+        positions = [layers.index(name) for name in self.exits if name in layers]
+        if unknown or positions != sorted(set(positions)):
+            raise ParamsError(
+                f"{source_of(info)}: key 'nsnet2.exits': value {self.exits} must name layers of this network "
+                f"({', '.join(layers)}), each once, in network order"
+            )
+        if min(self.decoder_widths, default=1) < 1:
+            raise ParamsError(f"{source_of(info)}: key 'nsnet2.decoder_widths': widths must be >= 1")
+        if self.exit_weights is not None and (
+            len(self.exit_weights) != len(self.exits) or min(self.exit_weights) < 0 or sum(self.exit_weights) <= 0
+        ):
+            raise ParamsError(
+                f"{source_of(info)}: key 'nsnet2.exit_weights': one non-negative weight per exit "
+                f"({len(self.exits)}), not all zero"
+            )
+        return self

@@ -18,7 +18,7 @@ from maskscope.pipeline.config.data import (
     NoiseParams,
     SplitParams,
 )
-from maskscope.pipeline.config.models import ModelParams, PruneParams, SlimmingParams, TrainParams
+from maskscope.pipeline.config.models import ModelParams, NsNet2Params, PruneParams, SlimmingParams, TrainParams
 from maskscope.pipeline.config.section import Section, source_of
 from maskscope.pipeline.config.variants import DEFAULT_VARIANTS, VariantParams, check_variants
 
@@ -36,6 +36,7 @@ class Params(Section):
     train: TrainParams = TrainParams()
     prune: PruneParams = PruneParams()
     slimming: SlimmingParams = SlimmingParams()
+    nsnet2: NsNet2Params = NsNet2Params()
     variants: dict[str, VariantParams] = Field(
         DEFAULT_VARIANTS,
         description="the models trained and compared; the DAG has one training per variant "
@@ -49,6 +50,17 @@ class Params(Section):
         """Rules across sections, named by params key."""
         source = source_of(info)
         check_variants(self.variants, source)
+        for name, variant in self.variants.items():
+            if variant.regime == "layerwise" and self.nsnet2.epochs < len(self.nsnet2.exits):
+                raise ParamsError(
+                    f"{source}: key 'nsnet2.epochs': value {self.nsnet2.epochs} leaves exits untrained by the "
+                    f"layer-wise variant '{name}' (one stage per exit: at least {len(self.nsnet2.exits)} epochs)"
+                )
+            if variant.kind == "nsnet2-static" and variant.exit not in self.nsnet2.exits:
+                raise ParamsError(
+                    f"{source}: key 'variants.{name}.exit': value {variant.exit!r} is not one of nsnet2.exits "
+                    f"({', '.join(self.nsnet2.exits)})"
+                )
         crop = round(self.train.segment_seconds * SAMPLE_RATE)
         segment = self.slimming.segment_samples
         if segment % ROUTER_FRAME or not 0 < 2 * segment <= crop:

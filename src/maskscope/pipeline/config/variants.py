@@ -11,14 +11,15 @@ from maskscope.core.constants import FOCUS_VARIANT
 from maskscope.core.errors import ParamsError
 from maskscope.pipeline.config.section import Section
 
-VARIANT_KINDS = ("dense", "dyncp", "static", "slim-static", "slim-dyn")
+VARIANT_KINDS = ("dense", "dyncp", "static", "slim-static", "slim-dyn", "nsnet2", "nsnet2-static")
 # A variant of these kinds starts from the trained model of the base variant with this fixed name.
 BASE_OF_KIND = {"dyncp": "dense", "static": "dense", "slim-dyn": "slim-static"}
 
 
 class VariantParams(Section):
-    kind: Literal["dense", "dyncp", "static", "slim-static", "slim-dyn"] = Field(
-        description="Conv-FSENet: no gates, DynCP gates, or a fixed smaller H; DEMUCS: slimmable, or routed"
+    kind: Literal["dense", "dyncp", "static", "slim-static", "slim-dyn", "nsnet2", "nsnet2-static"] = Field(
+        description="Conv-FSENet: no gates, DynCP gates, or a fixed smaller H; DEMUCS: slimmable, or routed; "
+        "nsNet2: with early exits, or static, truncated at one exit"
     )
     target_usage: float | None = Field(
         None,
@@ -26,6 +27,21 @@ class VariantParams(Section):
         le=1,
         description="DynCP: Φ_trgt; static: the Φ whose DynCP MAC budget sets H; slim-dyn: the UF of its MAC budget",
     )
+    regime: Literal["joint", "layerwise"] | None = Field(
+        None, description="nsnet2: joint (weighted exit losses) or layer-wise (one stage per exit) training"
+    )
+    topology: Literal["plain", "split_decoder", "split_gru"] | None = Field(
+        None, description="nsnet2: what an intermediate exit computes (see docs/papers.md)"
+    )
+    exit: str | None = Field(None, description="nsnet2-static: the exit (a layer of nsnet2.exits) it is truncated at")
+
+    def rendered(self) -> dict:
+        return rendered_variant(self.model_dump(mode="json"))
+
+
+def rendered_variant(fields: dict) -> dict:
+    """A variant as params.yaml writes it: `kind` and `target_usage` always, other fields only when set."""
+    return {key: value for key, value in fields.items() if key in ("kind", "target_usage") or value is not None}
 
 
 # Names carry no dots: DVC reads `variants.<name>` as a dotted path of keys.
@@ -55,6 +71,22 @@ def gated_variants(variants: dict[str, VariantParams]) -> tuple[str, ...]:
 NUMBERED_VARIANT = re.compile(r"^(dyncp|static|slim-dyn)-(\d+)$")
 
 
+NSNET2_FIELDS = {"nsnet2": ("regime", "topology"), "nsnet2-static": ("exit",)}
+
+
+def _check_nsnet2(name: str, variant: VariantParams, source: str) -> None:
+    """An nsNet2 variant sets its own fields, no target; other kinds set none of them."""
+    key = f"variants.{name}"
+    required = NSNET2_FIELDS.get(variant.kind, ())
+    for field in ("regime", "topology", "exit"):
+        if field in required and getattr(variant, field) is None:
+            raise ParamsError(f"{source}: key '{key}.{field}' is required for kind '{variant.kind}'")
+        if field not in required and getattr(variant, field) is not None:
+            raise ParamsError(f"{source}: key '{key}.{field}' is only for kind(s) with that field; remove it")
+    if required and variant.target_usage is not None:
+        raise ParamsError(f"{source}: key '{key}.target_usage' is not used by kind '{variant.kind}'; remove it")
+
+
 def check_variants(variants: dict[str, VariantParams], source: str) -> None:
     """Names usable as paths and DVC keys; every derived variant has its base to start from; a
     name that states a target states the right one (the report matches the papers' rows by name)."""
@@ -76,6 +108,9 @@ def check_variants(variants: dict[str, VariantParams], source: str) -> None:
                 f"{source}: key '{key}.target_usage': the name says {int(numbered[2]) / 100:g}, the value is "
                 f"{variant.target_usage}; rename the variant or fix the target"
             )
+        _check_nsnet2(name, variant, source)
+        if variant.kind in NSNET2_FIELDS:
+            continue
         if name in BASE_OF_KIND.values() and variant.kind != name:
             raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
         if variant.kind in ("dense", "slim-static"):
