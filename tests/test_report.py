@@ -240,3 +240,19 @@ def test_the_free_lunch_table_sets_each_probe_beside_the_models_of_its_task():
     harvest = rows[-1]
     assert harvest["score"] == 0.6 and harvest["voiced found / R² there / gross errors"] == "0.90 / 0.950 / 0.010"
     assert rows[0]["from 0 dB"] == 0.935 and rows[1]["from 0 dB"] == "" and rows[0]["CPU µs per frame"] == 0.01
+
+
+def test_the_early_exit_figure_appears_only_when_the_run_trained_nsnet2():
+    from maskscope.report.figures import early_exits
+
+    evaluation, *_ = results()
+    assert early_exits(evaluation) is None
+    for exit_name, macs, pesq in (("gru1", 1000, 1.4), ("gru2", 1800, 1.5), ("final", 2400, 1.6)):
+        evaluation[f"nsnet2-joint@{exit_name}"] = {"pesq": pesq, "exit": exit_name, "macs_per_frame": macs}
+        evaluation[f"nsnet2-static-{exit_name}"] = {
+            "pesq": pesq - 0.05,
+            "exit": exit_name,
+            "macs_per_frame": macs - 100,
+        }
+    figure = early_exits(evaluation)
+    assert figure.name == "early_exits" and figure.png[:4] == b"\x89PNG"

@@ -126,6 +126,33 @@ def pesq_versus_macs(evaluation: dict[str, Any]) -> Figure:
     return Figure("pesq_macs", "PESQ versus MACs (Pareto)", caption, _png(figure))
 
 
+def early_exits(evaluation: dict[str, Any]) -> Figure | None:
+    """PESQ against MACs per frame at each exit of every nsNet2 with exits, beside the static nsNet2
+    truncated at each exit (None when the run trained no nsNet2)."""
+    exits = {name: entry for name, entry in evaluation.items() if "exit" in entry}
+    if not exits:
+        return None
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    axis.axhline(evaluation["noisy"]["pesq"], color="grey", linestyle="--", label="noisy input")
+    variants = sorted({name.split("@")[0] for name in exits if "@" in name})
+    for variant in variants:
+        points = [
+            (entry["macs_per_frame"], entry["pesq"]) for name, entry in exits.items() if name.startswith(f"{variant}@")
+        ]
+        axis.plot(*zip(*sorted(points), strict=True), marker="o", label=f"{variant} (incremental MACs)")
+    static = sorted((entry["macs_per_frame"], entry["pesq"]) for name, entry in exits.items() if "@" not in name)
+    if static:
+        axis.plot(*zip(*static, strict=True), "k:", marker="s", label="static nsNet2 truncated at an exit")
+    _finish_pesq_axes(axis, "MACs per frame")
+    return Figure(
+        "early_exits",
+        "nsNet2: quality at each exit versus a smaller static model",
+        "Each nsNet2 with exits at every exit, costed at its incremental MACs (the frame has computed every"
+        " earlier exit's head too); squares: the static nsNet2 truncated at each exit and trained alone.",
+        _png(figure),
+    )
+
+
 def pesq_versus_cpu(evaluation: dict[str, Any]) -> Figure:
     """Ours and the peers on one axis of cost: measured CPU time per second of audio."""
     figure, axis = plt.subplots(figsize=(6.5, 4))
@@ -308,6 +335,7 @@ def standard_figures(
     evaluation: dict[str, Any], probes: dict[str, Any], analysis: dict[str, Any], masks: MaskSet, focus: str
 ) -> list[Figure]:
     """The report's figures, in page order; the raster shows the first utterance of `masks`."""
+    optional = [figure for figure in (early_exits(evaluation),) if figure is not None]
     return [
         mask_raster(masks, str(masks.keys["utt_id"].iloc[0])),
         usage_per_block(evaluation),
@@ -318,4 +346,5 @@ def standard_figures(
         score_versus_snr(probes),
         block_heat_map(analysis, focus),
         probes_versus_baselines(probes, focus),
+        *optional,
     ]
