@@ -120,3 +120,30 @@ def test_a_model_file_that_would_run_code_when_loaded_is_refused_unloaded(tmp_pa
     )
     assert result.returncode == 2 and "not a usable model file" in result.stderr
     assert not marker.exists()  # weights_only loading never called the object's code
+
+
+def test_an_nsnet2_leaves_at_the_exit_asked_for(tmp_path):
+    from maskscope.models.nsnet2 import NsNet2, NsNet2Config
+
+    torch.manual_seed(0)
+    model = NsNet2(NsNet2Config(input_width=16, gru_width=16, decoder_widths=(16, 16)))
+    path = tmp_path / "models" / "nsnet2-joint" / "model.pt"
+    path.parent.mkdir(parents=True)
+    save_model(path, model, "nsnet2-joint", {"kind": "nsnet2", "regime": "joint", "topology": "plain"})
+    speech = harmonic_speechlike(0.8)
+    sf.write(tmp_path / "in.wav", speech, 16000)
+    outputs = {}
+    for exit_name in ("gru1", "final"):
+        command = [MASKSCOPE, "enhance", "in.wav", "--out", exit_name, "--model", "nsnet2-joint", "--exit", exit_name]
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        outputs[exit_name], rate = sf.read(tmp_path / exit_name / "in.wav")
+        assert rate == 16000 and outputs[exit_name].size == speech.size
+    assert not np.allclose(outputs["gru1"], outputs["final"], atol=1e-3)  # two exits, two predictors
+    result = subprocess.run(
+        [MASKSCOPE, "enhance", "in.wav", "--out", "bad", "--model", "nsnet2-joint", "--exit", "dec1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "no exit 'dec1'" in result.stderr and "gru1, gru2, final" in result.stderr

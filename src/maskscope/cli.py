@@ -157,8 +157,11 @@ def enhance(
     ] = False,
     tracks_format: Annotated[str, typer.Option(help="parquet or csv")] = "parquet",
     plot: Annotated[bool, typer.Option("--plot", help="with --tracks: NAME.png, spectrograms and tracks")] = False,
+    exit_name: Annotated[
+        str | None, typer.Option("--exit", help="an nsNet2 with exits: leave at this exit (default: its last)")
+    ] = None,
 ) -> None:
-    """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS whole-file. With
+    """Enhance audio files: Conv-FSENet through the streaming sparse path, DEMUCS and nsNet2 whole-file. With
     --tracks, a DynCP model's probe bundle (data/probes/bundles/VARIANT) also reads its gates."""
     from maskscope.evaluation.enhance import TrackOptions, enhance_files, resolve_bundle, resolve_model
     from maskscope.evaluation.tracks import TRACK_FORMATS, read_probes, summary_line
@@ -175,7 +178,7 @@ def enhance(
         model_path = resolve_model(str(bundle_dir))  # the model the probes were fitted on, from the bundle
     else:
         model_path = resolve_model(model)
-    report = enhance_files(inputs, out, model_path, options)
+    report = enhance_files(inputs, out, model_path, options, exit_name)
     for path in report.written:
         typer.echo(f"wrote {path}")
         if path in report.summaries:

@@ -23,6 +23,7 @@ from maskscope.evaluation.tracks import (
     write_tracks,
 )
 from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.conv_fsenet import ConvFSENet
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +93,39 @@ class EnhanceReport:
 
 
 def enhance_files(
-    inputs: list[Path], out_dir: Path, model_path: Path, tracks: TrackOptions | None = None
+    inputs: list[Path],
+    out_dir: Path,
+    model_path: Path,
+    tracks: TrackOptions | None = None,
+    exit_name: str | None = None,
 ) -> EnhanceReport:
     """Enhance each file into `out_dir` (16 kHz WAV, same stem); a bad file is reported and skipped.
 
     A Conv-FSENet runs through the streaming sparse path; a DEMUCS (slimmable or routed) runs over
-    the whole file at once, routed if it has a router and at full width otherwise. With `tracks`
+    the whole file at once, routed if it has a router and at full width otherwise; an nsNet2 over the
+    whole file too (it is causal: the same as streaming it), leaving at `exit_name` (default: its
+    last exit). With `tracks`
     (DynCP only), each WAV gets NAME.tracks.parquet (or .csv) from the same pass's gates, written
     together with it, and NAME.png with `plot`."""
     from maskscope.evaluation.scoring import enhance
-    from maskscope.models.demucs import SlimDemucs
+    from maskscope.evaluation.systems import nsnet2_exit_audio
+    from maskscope.models.nsnet2 import NsNet2
     from maskscope.models.streaming import StreamingFSENet
 
     try:
         model, _ = load_model(model_path)
-        streaming = None if isinstance(model, SlimDemucs) else StreamingFSENet.from_model(model)
+        streaming = StreamingFSENet.from_model(model) if isinstance(model, ConvFSENet) else None
     except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as error:
         raise MaskscopeError(
             f"{model_path}: is not a usable model file ({type(error).__name__}: {error}); pass a "
             "models/VARIANT/model.pt written by a training stage (streaming needs a causal model)"
         ) from None
+    exits = None
+    if exit_name is not None:
+        if not isinstance(model, NsNet2) or exit_name not in model.config.exits:
+            offered = ", ".join(model.config.exits) if isinstance(model, NsNet2) else "none: it is not an nsNet2"
+            raise MaskscopeError(f"{model_path}: has no exit {exit_name!r} (its exits: {offered})")
+        exits = model.config.exits.index(exit_name) + 1
     if tracks is not None and (streaming is None or not streaming.config.gated):
         raise MaskscopeError(
             f"{model_path}: --tracks reads the gates of a DynCP model; this model has none (pass a DynCP "
@@ -138,7 +152,9 @@ def enhance_files(
             log.error("%s", error)
             report.failed.append((path, str(error)))
             continue
-        if streaming is None:
+        if isinstance(model, NsNet2):
+            enhanced, gates = nsnet2_exit_audio(model, audio, exits)[-1], None
+        elif streaming is None:
             enhanced, gates = enhance(model, audio).audio, None
         else:
             enhanced, gates = streaming.enhance_with_gates(audio)
