@@ -15,25 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import torch
 
+from maskscope.analysis.baselines import timed
 from maskscope.core.audio import SAMPLE_RATE, decode_audio
 from maskscope.core.io import read_shards
 from maskscope.evaluation.tracks import frame_tracks, read_probes
 from maskscope.models.checkpoint import MODEL_FILE, load_model
 from maskscope.models.streaming import StreamingFSENet
-
-
-def least_cpu(function, repeats: int) -> tuple[float, object]:
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        started = time.process_time()
-        value = function()
-        best = min(best, time.process_time() - started)
-    return best, value
 
 
 def main() -> None:
@@ -55,9 +46,10 @@ def main() -> None:
     frames = 0
     open_bits = {task: 0.0 for task in bundle.probes}
     for noisy in audio:
-        seconds, (_, gates) = least_cpu(lambda noisy=noisy: streaming.enhance_with_gates(noisy), args.repeats)
-        enhance_seconds += seconds
-        tracks_seconds += least_cpu(lambda gates=gates: frame_tracks(bundle, gates, SAMPLE_RATE), args.repeats)[0]
+        enhanced = timed(lambda noisy=noisy: streaming.enhance_with_gates(noisy), args.repeats)
+        gates = enhanced.value[1]
+        enhance_seconds += enhanced.cpu_seconds
+        tracks_seconds += timed(lambda gates=gates: frame_tracks(bundle, gates, SAMPLE_RATE), args.repeats).cpu_seconds
         frames += len(gates)
         bits = gates.reshape(len(gates), -1)
         for task, probe in bundle.probes.items():

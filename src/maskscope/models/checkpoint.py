@@ -14,7 +14,6 @@ from maskscope.models.conv_fsenet import ConvFSENet, ConvFSENetConfig
 from maskscope.models.demucs import SlimDemucs, SlimDemucsConfig
 from maskscope.models.nsnet2 import NsNet2, NsNet2Config
 
-MODEL_FILE = "model.pt"
 SEModel = ConvFSENet | SlimDemucs | NsNet2
 FAMILIES = {
     "conv_fsenet": (ConvFSENet, ConvFSENetConfig),

@@ -156,11 +156,19 @@ class NsNet2(nn.Module):
         config = self.config
         first = 0 if stage == 0 else config.layers.index(config.exits[stage - 1]) + 1
         last = config.layers.index(config.exits[stage])
+        if config.topology == "split_gru":
+            # a split exit reads its own copy of its layer: the backbone's copy first serves the next stage
+            first -= 0 if stage == 0 else int(self._split(config.exits[stage - 1]))
+            last -= int(self._split(config.exits[stage]))
         modules: list[nn.Module] = [self.input] if stage == 0 else []
         modules += [self.backbone[name] for name in config.layers[first : last + 1]]
         if config.exits[stage] in self.heads:
             modules.append(self.heads[config.exits[stage]])
         return [parameter for module in modules for parameter in module.parameters()]
+
+    def _split(self, exit_name: str) -> bool:
+        """Whether the exit reads its own copy of its layer (topology split_gru) rather than the backbone's."""
+        return exit_name in self.heads and "split" in self.heads[exit_name]
 
     def features(self, noisy: torch.Tensor, state: NsNet2State) -> torch.Tensor:
         """(batch, frames, bins) log power, normalised by each bin's running mean and variance so far."""
@@ -190,16 +198,19 @@ class NsNet2(nn.Module):
         config = self.config
         if noisy.dim() != 3 or noisy.shape[1] != config.bins or not noisy.is_complex():
             raise ValueError(f"expected complex (batch, {config.bins}, frames), got {tuple(noisy.shape)}")
-        wanted = config.exits[: len(config.exits) if exits is None else exits]
-        if not wanted:
+        if exits is not None and not 1 <= exits <= len(config.exits):
             raise ValueError(f"exits must be between 1 and {len(config.exits)}, got {exits}")
+        wanted = config.exits[: len(config.exits) if exits is None else exits]
         state = NsNet2State() if state is None else state
         x = self.input(self.features(noisy, state))
         floor = 10.0 ** (config.mask_floor_db / 20.0)
         masks = []
         for name in config.layers[: config.layers.index(wanted[-1]) + 1]:
             previous = x
-            x = self._run(name, self.backbone[name], x, state)
+            # the deepest exit asked for, if split, needs only its own copy of its layer: the backbone's
+            # copy (and its state) waits for a call that goes deeper
+            if not (name == wanted[-1] and self._split(name)):
+                x = self._run(name, self.backbone[name], x, state)
             if name not in wanted:
                 continue
             logits = x if name == "final" else self._exit_logits(name, previous, x, state)
@@ -214,11 +225,6 @@ class NsNet2(nn.Module):
             if layer_name != "split":
                 x = layer(x)
         return x
-
-    def enhance_waveform(self, audio: torch.Tensor, exit_index: int = -1) -> torch.Tensor:
-        """(batch, samples) -> (batch, samples) enhanced by one exit (the last by default)."""
-        output, _ = self(framing.stft(audio))
-        return framing.istft(output.spectra[exit_index], length=audio.shape[-1])
 
 
 def exit_macs(config: NsNet2Config) -> list[dict[str, int]]:
@@ -250,6 +256,8 @@ def exit_macs(config: NsNet2Config) -> list[dict[str, int]]:
         backbone = config.bins * config.input_width + sum(
             layer(n) for n in config.layers[: config.layers.index(name) + 1]
         )
+        if config.topology == "split_gru" and name != "final":
+            backbone -= layer(name)  # a split exit reads its own copy: the backbone's is not needed to leave there
         heads += head(name)
         result.append({"standalone": backbone + head(name), "incremental": backbone + heads})
     return result

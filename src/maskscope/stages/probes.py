@@ -22,10 +22,10 @@ from maskscope.analysis.costs import cost_budgets
 from maskscope.analysis.masks import aligned_bits, read_masks
 from maskscope.analysis.probe_study import ProbeFrames, study_variant
 from maskscope.analysis.probes import frame_families, mixture_snrs, probe_labels, utterance_spans
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.framing import FRAMES_PER_SECOND
 from maskscope.core.io import atomic_output_dir, write_parquet
 from maskscope.evaluation.tracks import write_probes
-from maskscope.models.checkpoint import MODEL_FILE
 from maskscope.pipeline.runner import StageContext
 
 

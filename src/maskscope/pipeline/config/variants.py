@@ -82,7 +82,8 @@ def _check_nsnet2(name: str, variant: VariantParams, source: str) -> None:
         if field in required and getattr(variant, field) is None:
             raise ParamsError(f"{source}: key '{key}.{field}' is required for kind '{variant.kind}'")
         if field not in required and getattr(variant, field) is not None:
-            raise ParamsError(f"{source}: key '{key}.{field}' is only for kind(s) with that field; remove it")
+            owners = " or ".join(kind for kind, fields in NSNET2_FIELDS.items() if field in fields)
+            raise ParamsError(f"{source}: key '{key}.{field}' is only for kind {owners}; remove it")
     if required and variant.target_usage is not None:
         raise ParamsError(f"{source}: key '{key}.target_usage' is not used by kind '{variant.kind}'; remove it")
 
@@ -108,11 +109,11 @@ def check_variants(variants: dict[str, VariantParams], source: str) -> None:
                 f"{source}: key '{key}.target_usage': the name says {int(numbered[2]) / 100:g}, the value is "
                 f"{variant.target_usage}; rename the variant or fix the target"
             )
+        if name in BASE_OF_KIND.values() and variant.kind != name:
+            raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
         _check_nsnet2(name, variant, source)
         if variant.kind in NSNET2_FIELDS:
             continue
-        if name in BASE_OF_KIND.values() and variant.kind != name:
-            raise ParamsError(f"{source}: key '{key}.kind' must be '{name}' (the base other variants start from)")
         if variant.kind in ("dense", "slim-static"):
             if variant.kind != name:
                 raise ParamsError(f"{source}: key '{key}': a '{variant.kind}' variant must be named '{variant.kind}'")
