@@ -298,8 +298,10 @@ def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_
     assert snakemake_planned_rules(repo) == set()
 
     # What follows changes params and reruns two stages; later tests read this run's outputs, so the
-    # params, the lock and the outputs are put back afterwards (from DVC's cache).
-    saved = {name: (repo / name).read_text() for name in ("params.yaml", "dvc.lock")}
+    # params, the lock and the outputs are put back afterwards: data from DVC's cache, the metrics
+    # files (kept in git, not in the cache) from their saved text.
+    kept = ["params.yaml", "dvc.lock", *(str(path.relative_to(repo)) for path in (repo / "metrics").rglob("*.json"))]
+    saved = {name: (repo / name).read_text() for name in kept}
     try:
         set_param(repo, "labels", "vad_threshold_db", -30.0)
         # Snakemake plans what consumes the labels too; DVC lists only the stages whose own deps changed:
