@@ -70,7 +70,8 @@ def emit(record: dict) -> None:
 
 def bench_trained(models_dir: Path, seconds: float, repeats: int) -> None:
     """Trained variants on real test mixtures: the gates the models actually choose."""
-    from maskscope.models.checkpoint import MODEL_FILE, load_model
+    from maskscope.core.constants import MODEL_FILE
+    from maskscope.models.checkpoint import load_model
     from maskscope.training.loop import load_split
 
     test = load_split(models_dir.parent / "data" / "mix", "test")

@@ -21,9 +21,10 @@ import torch
 
 from maskscope.analysis.baselines import timed
 from maskscope.core.audio import SAMPLE_RATE, decode_audio
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.io import read_shards
 from maskscope.evaluation.tracks import frame_tracks, read_probes
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.streaming import StreamingFSENet
 
 

@@ -24,9 +24,9 @@ import torch
 
 from maskscope.analysis.masks import MaskLayout, MaskSet, aligned_bits
 from maskscope.analysis.probes import TASKS, frame_families, probe_labels, score_curve, task_rows, task_target
-from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.constants import FOCUS_VARIANT, MODEL_FILE
 from maskscope.evaluation.scoring import enhance
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.conv_fsenet import ConvFSENet, initialise_from_dense
 from maskscope.models.from_params import model_config
 from maskscope.pipeline.config import load_params

@@ -36,9 +36,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from maskscope.analysis.masks import aligned_bits, read_masks
 from maskscope.analysis.probes import TASKS, frame_families, probe_labels, scores, speaker_folds, task_rows, task_target
 from maskscope.core import framing
-from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.constants import FOCUS_VARIANT, MODEL_FILE
 from maskscope.data.splits import SPLITS
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.conv_fsenet import ConvFSENet
 from maskscope.pipeline.config import load_params
 from maskscope.training.loop import load_split

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 
+from maskscope.core.constants import MODEL_FILE
 from maskscope.evaluation.scoring import enhance, mean_scores, score
 from maskscope.evaluation.systems import routed_system, uf_label
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.demucs import SlimDemucs
 from maskscope.models.from_params import slim_config
 from maskscope.pipeline.config import VariantParams, load_params

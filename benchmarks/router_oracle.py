@@ -41,9 +41,10 @@ from torch import nn
 
 from maskscope.analysis.baselines import log_mel, mel_filterbank
 from maskscope.core import framing
+from maskscope.core.constants import MODEL_FILE
 from maskscope.evaluation.scoring import enhance, mean_scores, score, segment_of_frames
 from maskscope.evaluation.systems import routed_system
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.demucs import SegmentRouter, SlimDemucs, SlimDemucsConfig, input_scale
 from maskscope.models.from_params import slim_config
 from maskscope.pipeline.config import VariantParams, load_params

@@ -283,8 +283,9 @@ def test_the_slimmable_base_reads_no_router_key_and_a_router_key_leaves_it_alone
 def test_a_router_on_a_base_of_another_shape_is_refused_with_the_fix(tmp_path):
     from conftest import ROOT
 
+    from maskscope.core.constants import MODEL_FILE
     from maskscope.core.errors import ParamsError
-    from maskscope.models.checkpoint import MODEL_FILE, save_model
+    from maskscope.models.checkpoint import save_model
     from maskscope.pipeline.config import preset_params
     from maskscope.training.variants import build_variant
 

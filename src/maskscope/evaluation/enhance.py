@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from maskscope.core.audio import SAMPLE_RATE, resample
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import AudioError, MaskscopeError
 from maskscope.core.io import atomic_output_file
 from maskscope.evaluation.tracks import (
@@ -22,7 +23,7 @@ from maskscope.evaluation.tracks import (
     tracks_summary,
     write_tracks,
 )
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.conv_fsenet import ConvFSENet
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,11 @@ import torch
 from tqdm import tqdm
 
 from maskscope.analysis.masks import MaskLayout, mask_table, write_layout
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import ParamsError
 from maskscope.core.io import atomic_output_dir, write_parquet
 from maskscope.evaluation.scoring import enhance
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.models.conv_fsenet import ConvFSENet
 from maskscope.models.demucs import SlimDemucs
 from maskscope.pipeline.runner import StageContext

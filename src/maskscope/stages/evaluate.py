@@ -10,12 +10,13 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import ParamsError
 from maskscope.core.io import atomic_output_dir, write_parquet
 from maskscope.evaluation.peers import load_peers
 from maskscope.evaluation.scoring import score
 from maskscope.evaluation.systems import System, peer_system, system_metrics, systems_of
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.pipeline.runner import StageContext
 from maskscope.training.loop import load_split
 

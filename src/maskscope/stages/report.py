@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 
 from maskscope.analysis.masks import read_masks
 from maskscope.core.audio import decode_audio
-from maskscope.core.constants import FOCUS_VARIANT
+from maskscope.core.constants import FOCUS_VARIANT, MODEL_FILE
 from maskscope.core.io import atomic_output_dir, read_shards
 from maskscope.evaluation.tracks import PROBES_FILE, read_probes
-from maskscope.models.checkpoint import MODEL_FILE, load_model
+from maskscope.models.checkpoint import load_model
 from maskscope.pipeline.runner import StageContext
 from maskscope.report.figures import standard_figures, tracks_of_one_utterance
 from maskscope.report.papers import paper_comparison

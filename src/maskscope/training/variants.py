@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 
+from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import MissingInputError, ParamsError
 from maskscope.core.io import atomic_output_dir, atomic_output_file
 from maskscope.data.noise_recordings import load_noises
-from maskscope.models.checkpoint import MODEL_FILE, SEModel, load_model, save_model
+from maskscope.models.checkpoint import SEModel, load_model, save_model
 from maskscope.models.conv_fsenet import ConvFSENet, count_parameters, initialise_from_dense, macs_per_frame
 from maskscope.models.demucs import SlimDemucs, macs_per_sample
 from maskscope.models.from_params import model_config, nsnet2_config, slim_config
