@@ -262,7 +262,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         description="noisy input and every variant on the test split: PESQ, STOI, SI-SDR, composite, MACs, usage",
         deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in variants}},
         outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
-        params=("model", "evaluate", "variants"),
+        params=("model", "evaluate", "variants", "nsnet2.exit_threshold"),
         resources=Resources(cpus=2, mem_mb=6000),
     )
     dump_masks = Stage(

@@ -101,3 +101,33 @@ def test_bad_exits_and_topologies_are_named():
         NsNet2Config(topology="ladder")
     with pytest.raises(ValueError, match="between 1 and 3"):
         NsNet2(TINY)(noisy_spectrum(4), exits=0)
+
+
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_the_exit_policy_spans_the_first_comparable_exit_to_the_full_network(topology):
+    torch.manual_seed(0)
+    model = NsNet2(replace(TINY, topology=topology)).eval()
+    spectrum = noisy_spectrum(24)
+    with torch.no_grad():
+        full, _ = model(spectrum)
+        second, _ = model(spectrum, exits=2)
+        never = model.early_exit(spectrum, threshold=0.0)  # no change is below 0: every frame goes to the end
+        always = model.early_exit(spectrum, threshold=float("inf"))  # the first comparison settles
+        some = model.early_exit(spectrum, threshold=0.02)
+    assert torch.all(never.exits == len(TINY.exits) - 1)
+    assert torch.allclose(never.mask, full.masks[-1], atol=1e-5)
+    assert torch.all(always.exits == 1)
+    assert torch.allclose(always.mask, second.masks[1], atol=1e-5)
+    assert torch.allclose(some.spectrum, some.mask * spectrum)
+    assert set(some.exits.tolist()) <= {1, 2}
+
+
+def test_the_exit_policy_never_looks_at_the_future():
+    model = NsNet2(replace(TINY, topology="split_gru")).eval()
+    spectrum = noisy_spectrum(30)
+    changed = spectrum.clone()
+    changed[:, :, 20:] *= 10.0
+    with torch.no_grad():
+        before, after = model.early_exit(spectrum, 0.02), model.early_exit(changed, 0.02)
+    assert torch.equal(before.exits[:20], after.exits[:20])
+    assert torch.equal(before.mask[:, :, :20], after.mask[:, :, :20])

@@ -192,7 +192,7 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
 def test_every_variant_is_trained_and_evaluated(smoke_repo):
     evaluation = json.loads((smoke_repo / "metrics/evaluate.json").read_text())
     slimmable = [f"slim-static@{width}" for width in SLIM_WIDTHS]
-    exits = [f"{variant}@{name}" for variant in EARLY_EXIT_VARIANTS for name in SMOKE_EXITS]
+    exits = [f"{variant}@{name}" for variant in EARLY_EXIT_VARIANTS for name in (*SMOKE_EXITS, "policy")]
     ours = {*FSENET_VARIANTS, *slimmable, *ROUTED_VARIANTS, *exits}
     assert set(evaluation) == {"noisy", *ours, *TRUNCATED_VARIANTS, *PEERS}  # every peer loads from its wheel
     for system in set(evaluation) - {"noisy"}:
@@ -231,6 +231,11 @@ def test_every_variant_is_trained_and_evaluated(smoke_repo):
             <= evaluation[f"{variant}@{name}"]["macs_per_frame"]
             for name in SMOKE_EXITS
         )
+        # the causal exit policy: every frame leaves at an exit from the second on, and pays what it took
+        policy = evaluation[f"{variant}@policy"]
+        assert sum(policy["exit_share"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert policy["exit_share"][SMOKE_EXITS[0]] == 0.0
+        assert costs[1] <= policy["macs_per_frame"] <= costs[-1]
     for variant in TRUNCATED_VARIANTS:
         assert evaluation[variant]["exit"] == SMOKE_VARIANTS[variant].exit
 

@@ -157,10 +157,51 @@ def nsnet2_exit_audio(model: NsNet2, noisy: np.ndarray, exits: int | None = None
         return [framing.istft(spectrum, length=noisy.size)[0].numpy().astype(np.float32) for spectrum in output.spectra]
 
 
-def nsnet2_systems(variant: str, model: NsNet2, test: list[Utterance], timed: int) -> dict[str, System]:
+def early_exit_audio(model: NsNet2, noisy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The exit policy's enhanced audio and the exit index of every frame."""
+    with torch.no_grad():
+        output = model.eval().early_exit(framing.stft(torch.from_numpy(noisy)[None]), threshold)
+        audio = framing.istft(output.spectrum, length=noisy.size)[0].numpy().astype(np.float32)
+    return audio, output.exits.numpy()
+
+
+def policy_system(variant: str, model: NsNet2, test: list[Utterance], timed: int, threshold: float) -> System:
+    """`VARIANT@policy`: each frame leaves at the exit the causal policy picks; its cost is the mean
+    incremental MACs of the exits taken on the scored span (every frame's beside, as for DynCP)."""
+    runs = [
+        early_exit_audio(model, u.noisy, threshold)
+        for u in tqdm(test, desc=f"evaluate: {variant}@policy", disable=None)
+    ]
+    costs = np.array([cost["incremental"] for cost in exit_macs(model.config)], dtype=np.float64)
+    scored = np.concatenate([exits[scored_frames(u.clean)] for (_, exits), u in zip(runs, test, strict=True)])
+    every = np.concatenate([exits for _, exits in runs])
+    share = np.bincount(scored, minlength=len(costs)) / max(scored.size, 1)
+    extra = {
+        "exit_threshold": threshold,
+        "exit_share": {name: round(float(part), 4) for name, part in zip(model.config.exits, share, strict=True)},
+        "macs_per_frame": round(float(costs[scored].mean()), 1),
+        "all_frames": {"macs_per_frame": round(float(costs[every].mean()), 1)},
+    }
+    system = System(
+        f"{variant}@{model.config.exits[-1]}",
+        [Enhanced(audio, None) for audio, _ in runs],
+        float(costs[scored].mean()) / HOP,
+        extra,
+        float(costs[every].mean()) / HOP,
+    )
+    system.cpu_seconds_per_audio_second = cpu_per_audio_second(
+        lambda audio: early_exit_audio(model, audio, threshold), test, timed
+    )
+    return system
+
+
+def nsnet2_systems(
+    variant: str, model: NsNet2, test: list[Utterance], timed: int, exit_threshold: float | None = None
+) -> dict[str, System]:
     """One operating point per exit, `VARIANT@EXIT` (a static nsNet2 has one exit: `VARIANT`), each
     costing its incremental MACs (a frame leaving there has computed every earlier exit's head), its
-    standalone MACs beside; savings are against the variant's last exit."""
+    standalone MACs beside, and with `exit_threshold` the causal exit policy, `VARIANT@policy`;
+    savings are against the variant's last exit."""
     exits = model.config.exits
     per_exit = list(
         zip(
@@ -186,10 +227,14 @@ def nsnet2_systems(variant: str, model: NsNet2, test: list[Utterance], timed: in
             lambda audio, index=index: nsnet2_exit_audio(model, audio, index + 1), test, timed
         )
         systems[name] = system
+    if exit_threshold is not None and len(exits) > 1:
+        systems[f"{variant}@policy"] = policy_system(variant, model, test, timed, exit_threshold)
     return systems
 
 
-def systems_of(variant: str, model: SEModel, test: list[Utterance], timed: int) -> dict[str, System]:
+def systems_of(
+    variant: str, model: SEModel, test: list[Utterance], timed: int, exit_threshold: float | None = None
+) -> dict[str, System]:
     """The operating points of one variant: a slimmable DEMUCS at each width, an nsNet2 at each exit,
     any other model once;
     CPU time over the first `timed` test utterances."""
@@ -198,7 +243,7 @@ def systems_of(variant: str, model: SEModel, test: list[Utterance], timed: int) 
         return [enhance(model, u.noisy, uf) for u in tqdm(test, desc=f"evaluate: {label}", disable=None)]
 
     if isinstance(model, NsNet2):
-        return nsnet2_systems(variant, model, test, timed)
+        return nsnet2_systems(variant, model, test, timed, exit_threshold)
     if isinstance(model, ConvFSENet):
         system = fsenet_system(model, run_all(), test)
         streaming = StreamingFSENet.from_model(model)

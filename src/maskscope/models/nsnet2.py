@@ -108,6 +108,15 @@ class NsNet2State:
 
 
 @dataclass
+class EarlyExitOutput:
+    """The exit policy's result: the enhanced spectrum, its mask, and the exit each frame left at."""
+
+    spectrum: torch.Tensor  # complex (1, bins, frames)
+    mask: torch.Tensor  # real (1, bins, frames)
+    exits: torch.Tensor  # (frames,) index into config.exits
+
+
+@dataclass
 class NsNet2Output:
     """Per exit, in `config.exits` order: the enhanced complex spectrum and the floored mask."""
 
@@ -216,6 +225,39 @@ class NsNet2(nn.Module):
             logits = x if name == "final" else self._exit_logits(name, previous, x, state)
             masks.append(torch.sigmoid(logits).clamp_min(floor).transpose(1, 2))
         return NsNet2Output([mask * noisy for mask in masks], masks), state
+
+    def early_exit(self, noisy: torch.Tensor, threshold: float) -> EarlyExitOutput:
+        """The causal exit policy on one signal, frame by frame: leave at the first exit after the
+        first whose mask differs from the previous exit's by less than `threshold` (mean absolute
+        difference over bins), else at the last. Layers past the exit a frame leaves at are not run
+        for it, so their state holds until a frame goes deeper: the cost `exit_macs` counts."""
+        config = self.config
+        if noisy.dim() != 3 or noisy.shape[0] != 1 or noisy.shape[1] != config.bins or not noisy.is_complex():
+            raise ValueError(f"expected complex (1, {config.bins}, frames), got {tuple(noisy.shape)}")
+        state = NsNet2State()
+        inputs = self.input(self.features(noisy, state))
+        floor = 10.0 ** (config.mask_floor_db / 20.0)
+        masks, taken = [], []
+        for frame in range(inputs.shape[1]):
+            x, earlier = inputs[:, frame : frame + 1], None
+            for name in config.layers[: config.layers.index(config.exits[-1]) + 1]:
+                previous, split = x, self._split(name)
+                if not split:
+                    x = self._run(name, self.backbone[name], x, state)
+                if name in config.exits:
+                    logits = x if name == "final" else self._exit_logits(name, previous, x, state)
+                    mask = torch.sigmoid(logits).clamp_min(floor)
+                    index = config.exits.index(name)
+                    settled = earlier is not None and float((mask - earlier).abs().mean()) < threshold
+                    if settled or index == len(config.exits) - 1:
+                        masks.append(mask)
+                        taken.append(index)
+                        break
+                    earlier = mask
+                if split:  # going deeper: now the backbone's own copy of the split layer runs
+                    x = self._run(name, self.backbone[name], previous, state)
+        mask = torch.cat(masks, dim=1).transpose(1, 2)
+        return EarlyExitOutput(mask * noisy, mask, torch.tensor(taken))
 
     def _exit_logits(self, name: str, previous: torch.Tensor, x: torch.Tensor, state: NsNet2State) -> torch.Tensor:
         head = self.heads[name]

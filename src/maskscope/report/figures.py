@@ -139,7 +139,10 @@ def early_exits(evaluation: dict[str, Any]) -> Figure | None:
         points = [
             (entry["macs_per_frame"], entry["pesq"]) for name, entry in exits.items() if name.startswith(f"{variant}@")
         ]
-        axis.plot(*zip(*sorted(points), strict=True), marker="o", label=f"{variant} (incremental MACs)")
+        line = axis.plot(*zip(*sorted(points), strict=True), marker="o", label=f"{variant} (incremental MACs)")[0]
+        policy = evaluation.get(f"{variant}@policy")
+        if policy is not None:
+            axis.scatter(policy["macs_per_frame"], policy["pesq"], marker="*", s=120, color=line.get_color())
     static = sorted((entry["macs_per_frame"], entry["pesq"]) for name, entry in exits.items() if "@" not in name)
     if static:
         axis.plot(*zip(*static, strict=True), "k:", marker="s", label="static nsNet2 truncated at an exit")
@@ -148,7 +151,8 @@ def early_exits(evaluation: dict[str, Any]) -> Figure | None:
         "early_exits",
         "nsNet2: quality at each exit versus a smaller static model",
         "Each nsNet2 with exits at every exit, costed at its incremental MACs (the frame has computed every"
-        " earlier exit's head too); squares: the static nsNet2 truncated at each exit and trained alone.",
+        " earlier exit's head too); stars: its causal exit policy (mean MACs of the exits taken); squares: the"
+        " static nsNet2 truncated at each exit and trained alone.",
         _png(figure),
     )
 

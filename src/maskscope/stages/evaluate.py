@@ -40,7 +40,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     systems: dict[str, System] = {}
     for variant, directory in model_deps(deps).items():
         model, _ = load_model(directory / MODEL_FILE)
-        systems.update(systems_of(variant, model, test, timed))
+        systems.update(systems_of(variant, model, test, timed, params.nsnet2.exit_threshold))
     peers, _ = load_peers(list(params.evaluate.peers))  # a peer that cannot load is logged and left out
     for peer in peers:
         systems[peer.name] = peer_system(peer, test, timed)

@@ -144,6 +144,12 @@ class NsNet2Params(Section):
     )
     mask_floor_db: float = Field(-80.0, le=0, description="floor of the mask (the DNS baseline's minimum gain)")
     norm_seconds: float = Field(1.0, gt=0, description="time constant of the causal running feature normalisation")
+    exit_threshold: float | None = Field(
+        0.02,
+        ge=0,
+        description="evaluate's causal exit policy: a frame leaves at the first exit whose mask differs from the "
+        "previous exit's by less than this (mean absolute difference); null: no policy",
+    )
     epochs: int = Field(40, ge=1, description="training epochs (layer-wise: split evenly over the exits)")
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate at the start; cosine decay to 1/10")
 
