@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,6 @@ def test_the_report_draws_the_tracks_of_one_utterance_beside_its_labels(tmp_path
     )
     figure = tracks_of_one_utterance(bundle, load_model(tmp_path / "bundle" / "model.pt")[0], audio, labels, "u1")
     assert figure.name == "tracks" and figure.png[:8] == b"\x89PNG\r\n\x1a\n" and len(figure.png) > 10_000
+    assert re.search(
+        r"the tracks add [\d.]+ µs per frame to the [\d.]+ µs of the streaming enhance pass", figure.caption
+    )

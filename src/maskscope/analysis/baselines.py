@@ -20,6 +20,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from maskscope.core import framing
 from maskscope.core.audio import SAMPLE_RATE
@@ -45,12 +46,20 @@ TIMING_REPEATS = 3
 
 
 def timed(function: Callable[[], object], repeats: int = 1) -> Timed:
-    """The function's value and the least CPU time of `repeats` calls."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        value = function()
-        best = min(best, time.process_time() - started)
+    """The function's value and the least CPU time of `repeats` calls, on one thread (BLAS, OpenMP
+    and torch pools limited to one meanwhile), as a device runs it and as `evaluate` times the models:
+    otherwise idle BLAS threads spinning on a tiny product bill the process several times its work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            best = float("inf")
+            for _ in range(repeats):
+                started = time.process_time()
+                value = function()
+                best = min(best, time.process_time() - started)
+    finally:
+        torch.set_num_threads(threads)
     return Timed(value, best)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 from maskscope.core.audio import SAMPLE_RATE, resample
 from maskscope.core.constants import MODEL_FILE
@@ -164,7 +165,10 @@ def enhance_files(
             with atomic_output_file(target) as tmp:
                 sf.write(tmp, np.clip(enhanced, -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype="PCM_16")
         else:
-            found = frame_tracks(tracks.bundle, gates, SAMPLE_RATE)
+            with threadpool_limits(
+                limits=1
+            ):  # tiny products: BLAS threads would only spin (see analysis.baselines.timed)
+                found = frame_tracks(tracks.bundle, gates, SAMPLE_RATE)
             suffix = f".tracks.{tracks.fmt}"
             # Both temporaries are complete before either is renamed: a WAV never lacks its tracks.
             with (
