@@ -14,6 +14,11 @@ from maskscope.models.nsnet2 import TOPOLOGIES, NsNet2, NsNet2Config, NsNet2Stat
 TINY = NsNet2Config(input_width=24, gru_width=20, decoder_widths=(28, 26))
 
 
+def seeded_model(topology: str) -> NsNet2:
+    torch.manual_seed(0)
+    return NsNet2(replace(TINY, topology=topology)).eval()
+
+
 def noisy_spectrum(frames: int = 40, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     audio = 0.1 * torch.randn(1, framing.HOP * (frames - 1), generator=generator)
@@ -36,8 +41,7 @@ def test_every_exit_gives_a_floored_mask_of_the_spectrum(topology):
 
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_frame_by_frame_with_the_state_carried_equals_the_whole_file(topology):
-    torch.manual_seed(0)
-    model = NsNet2(replace(TINY, topology=topology)).eval()
+    model = seeded_model(topology)
     spectrum = noisy_spectrum(30)
     with torch.no_grad():
         whole, _ = model(spectrum)
@@ -105,8 +109,7 @@ def test_bad_exits_and_topologies_are_named():
 
 @pytest.mark.parametrize("topology", TOPOLOGIES)
 def test_the_exit_policy_spans_the_first_comparable_exit_to_the_full_network(topology):
-    torch.manual_seed(0)
-    model = NsNet2(replace(TINY, topology=topology)).eval()
+    model = seeded_model(topology)
     spectrum = noisy_spectrum(24)
     with torch.no_grad():
         full, _ = model(spectrum)

@@ -212,7 +212,6 @@ class NsNet2(nn.Module):
         wanted = config.exits[: len(config.exits) if exits is None else exits]
         state = NsNet2State() if state is None else state
         x = self.input(self.features(noisy, state))
-        floor = 10.0 ** (config.mask_floor_db / 20.0)
         masks = []
         for name in config.layers[: config.layers.index(wanted[-1]) + 1]:
             previous = x
@@ -222,8 +221,7 @@ class NsNet2(nn.Module):
                 x = self._run(name, self.backbone[name], x, state)
             if name not in wanted:
                 continue
-            logits = x if name == "final" else self._exit_logits(name, previous, x, state)
-            masks.append(torch.sigmoid(logits).clamp_min(floor).transpose(1, 2))
+            masks.append(self._exit_mask(name, previous, x, state).transpose(1, 2))
         return NsNet2Output([mask * noisy for mask in masks], masks), state
 
     def early_exit(self, noisy: torch.Tensor, threshold: float) -> EarlyExitOutput:
@@ -236,7 +234,6 @@ class NsNet2(nn.Module):
             raise ValueError(f"expected complex (1, {config.bins}, frames), got {tuple(noisy.shape)}")
         state = NsNet2State()
         inputs = self.input(self.features(noisy, state))
-        floor = 10.0 ** (config.mask_floor_db / 20.0)
         masks, taken = [], []
         for frame in range(inputs.shape[1]):
             x, earlier = inputs[:, frame : frame + 1], None
@@ -245,8 +242,7 @@ class NsNet2(nn.Module):
                 if not split:
                     x = self._run(name, self.backbone[name], x, state)
                 if name in config.exits:
-                    logits = x if name == "final" else self._exit_logits(name, previous, x, state)
-                    mask = torch.sigmoid(logits).clamp_min(floor)
+                    mask = self._exit_mask(name, previous, x, state)
                     index = config.exits.index(name)
                     settled = earlier is not None and float((mask - earlier).abs().mean()) < threshold
                     if settled or index == len(config.exits) - 1:
@@ -258,6 +254,11 @@ class NsNet2(nn.Module):
                     x = self._run(name, self.backbone[name], previous, state)
         mask = torch.cat(masks, dim=1).transpose(1, 2)
         return EarlyExitOutput(mask * noisy, mask, torch.tensor(taken))
+
+    def _exit_mask(self, name: str, previous: torch.Tensor, x: torch.Tensor, state: NsNet2State) -> torch.Tensor:
+        """(batch, frames, bins) floored mask of exit `name`, whose layer took `previous` and gave `x`."""
+        logits = x if name == "final" else self._exit_logits(name, previous, x, state)
+        return torch.sigmoid(logits).clamp_min(10.0 ** (self.config.mask_floor_db / 20.0))
 
     def _exit_logits(self, name: str, previous: torch.Tensor, x: torch.Tensor, state: NsNet2State) -> torch.Tensor:
         head = self.heads[name]
