@@ -53,8 +53,13 @@ class Out:
 
 @dataclass(frozen=True)
 class Resources:
+    """What one run of the stage asks a scheduler for (Snakemake's threads, mem_mb and runtime; on SLURM
+    sbatch's --cpus-per-task, --mem and --time). Runtimes are upper bounds for the largest preset on a
+    CPU node; a training killed at its limit resumes from its checkpoint when rerun."""
+
     cpus: int = 1
     mem_mb: int = 2000
+    runtime: int = 60  # minutes
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"table": "pipelines/archives.json"},
         outs={"archives": Out("data/archives", persist=True, marker="manifest.json")},
         params=("download",),
+        resources=Resources(runtime=240),  # gigabytes over the network, resumed
     ),
     Stage(
         name="corpus",
@@ -116,7 +122,7 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"archives": "data/archives"},
         outs={"corpus": Out("data/corpus"), "metrics": Out("metrics/corpus.json", "metrics")},
         params=("seed", "corpus"),
-        resources=Resources(cpus=2, mem_mb=4000),
+        resources=Resources(cpus=2, mem_mb=4000, runtime=120),
     ),
     Stage(
         name="noises",
@@ -124,7 +130,7 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus", "archives": "data/archives"},
         outs={"noises": Out("data/noises")},
         params=("seed", "splits", "noises"),
-        resources=Resources(cpus=1, mem_mb=4000),
+        resources=Resources(cpus=1, mem_mb=4000, runtime=60),
     ),
     Stage(
         name="mix",
@@ -132,7 +138,7 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"corpus": "data/corpus", "noises": "data/noises", "archives": "data/archives"},
         outs={"mix": Out("data/mix"), "metrics": Out("metrics/mix.json", "metrics")},
         params=("seed", "splits", "noises.classes", "mix"),
-        resources=Resources(cpus=1, mem_mb=6000),
+        resources=Resources(cpus=1, mem_mb=6000, runtime=90),
     ),
     Stage(
         name="labels",
@@ -140,7 +146,7 @@ DATA_STAGES: tuple[Stage, ...] = (
         deps={"mix": "data/mix"},
         outs={"labels": Out("data/labels"), "metrics": Out("metrics/labels.json", "metrics")},
         params=("labels",),
-        resources=Resources(cpus=2, mem_mb=4000),
+        resources=Resources(cpus=2, mem_mb=4000, runtime=120),
     ),
 )
 
@@ -154,7 +160,7 @@ TRAIN_OUTS = {
         plot=(("x", "epoch"), ("y", "valid_loss"), ("title", "validation loss")),
     ),
 }
-TRAIN_RESOURCES = Resources(cpus=2, mem_mb=6000)
+TRAIN_RESOURCES = Resources(cpus=2, mem_mb=6000, runtime=720)
 
 
 def base_training(name: str, variant: str, description: str, params: tuple[str, ...]) -> Stage:
@@ -263,7 +269,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         deps={"mix": "data/mix", **{f"model-{variant}": f"models/{variant}" for variant in variants}},
         outs={"scores": Out("data/evaluate"), "metrics": Out("metrics/evaluate.json", "metrics")},
         params=("model", "evaluate", "variants", "nsnet2.exit_threshold"),
-        resources=Resources(cpus=2, mem_mb=6000),
+        resources=Resources(cpus=2, mem_mb=6000, runtime=240),
     )
     dump_masks = Stage(
         name="dump_masks",
@@ -271,7 +277,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         deps={"mix": "data/mix", "model": "models/{variant}"},
         outs={"masks": Out("data/masks/{variant}/{split}")},
         params=("variants.{variant}",),
-        resources=Resources(cpus=2, mem_mb=4000),
+        resources=Resources(cpus=2, mem_mb=4000, runtime=45),
         matrix={"variant": gated, "split": SPLITS},
     )
     baselines = Stage(
@@ -290,7 +296,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
             "labels.f0_floor_hz",
             "labels.f0_ceil_hz",
         ),
-        resources=Resources(cpus=1, mem_mb=4000),
+        resources=Resources(cpus=1, mem_mb=4000, runtime=150),
     )
     probes = Stage(
         name="probes",
@@ -307,7 +313,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         },
         outs={"probes": Out("data/probes"), "metrics": Out("metrics/probes.json", "metrics")},
         params=("seed", "probes"),
-        resources=Resources(cpus=2, mem_mb=8000),
+        resources=Resources(cpus=2, mem_mb=8000, runtime=180),
     )
     report = Stage(
         name="report",
@@ -323,6 +329,7 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         },
         outs={"report": Out("reports")},
         params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
+        resources=Resources(runtime=30),
     )
     return (*DATA_STAGES, *trainings, evaluate, dump_masks, baselines, probes, report)
 

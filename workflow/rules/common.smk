@@ -12,7 +12,8 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from snakemake.utils import validate
 
 from maskscope.pipeline.config import params_slice, validate_params
-from maskscope.core.errors import ParamsError
+from maskscope.core.errors import MaskscopeError, ParamsError
+from maskscope.pipeline.cluster import check_slurm
 from maskscope.pipeline.tracking import PARENT_RUN_ENV, end_parent_run, start_parent_run
 
 # The stages read params.yaml, as DVC runs them: a --config / --configfile override would change the
@@ -55,6 +56,12 @@ def input_spec(path):
 
 onstart:
     global OWN_PARENT_RUN
+    # On a cluster, fail before the parent run and before any job when the scheduler cannot take them.
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        try:
+            check_slurm(getattr(workflow.executor_settings, "status_command", "sacct"))
+        except MaskscopeError as error:
+            sys.exit(f"error: {error}")
     if PARENT_RUN_ENV not in os.environ:
         OWN_PARENT_RUN = start_parent_run("snakemake", PARAMS.preset)
         if OWN_PARENT_RUN:

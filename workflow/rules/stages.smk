@@ -36,6 +36,7 @@ for entry in STAGES:
         threads: entry.resources.cpus
         resources:
             mem_mb=entry.resources.mem_mb,
+            runtime=entry.resources.runtime,
         # The shell directive is evaluated when the job runs, after the loop has moved on: it must
         # not refer to `entry`, so the command travels in params. It is DVC's command, with the
         # registry's worker count: torch's reductions depend on the thread count, and both tools
