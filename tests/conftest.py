@@ -61,6 +61,15 @@ def copy_repo(destination: Path) -> Path:
     return destination
 
 
+@pytest.fixture(scope="session")
+def smoke_repo(tmp_path_factory):
+    """The smoke DAG run locally, once per test session, for the end-to-end tests and as the
+    reference the SLURM run's outputs are compared with (smoke_runs.local_smoke_run)."""
+    from smoke_runs import local_smoke_run
+
+    return local_smoke_run(copy_repo(tmp_path_factory.mktemp("repo")))
+
+
 @contextlib.contextmanager
 def archive_servers(workdir: Path):
     """Start tests/archive_server.py processes on 127.0.0.1; each is stopped by PID at the end.

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
+from smoke_runs import repo_env, run, without_measured_costs
 
 from maskscope.analysis.masks import aligned_bits, read_masks
 from maskscope.core.framing import frame_count
@@ -42,20 +42,6 @@ SLIM_WIDTHS = ("1/8", "1/4", "1/2", "1")
 
 OUTPUTS = ["data/corpus", "data/noises", "data/mix", "data/labels", "data/evaluate"]
 SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default"]
-
-
-def repo_env(repo: Path) -> dict[str, str]:
-    """Run the copy's own code; without MLFLOW_TRACKING_URI stages use the default, mlflow.db in the repo."""
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    return {**env, "CI": "true", "PYTHONPATH": str(repo / "src")}
-
-
-def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    # Without MLFLOW_TRACKING_URI the stages use the default store, mlflow.db in the repository.
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=repo_env(cwd))
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def snakemake_planned_rules(repo: Path) -> set[str]:
@@ -95,28 +81,6 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
     data = yaml.safe_load(path.read_text())
     data[section][key] = value
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    # The README's own command, on the clone; the clone shares the installed environment of this run.
-    (repo / ".venv").symlink_to(Path(sys.prefix))
-    with open(repo / ".git" / "info" / "exclude", "a") as exclude:
-        exclude.write(".venv\n")
-    # The copied pins are newer than the shared environment's install stamp, so make would reinstall
-    # the package from the copy, leaving this environment's editable install pointing into a
-    # temporary directory. Date them back: the environment is already installed from these pins.
-    stamp = Path(sys.prefix, ".installed")
-    if stamp.exists():
-        before = stamp.stat().st_mtime - 1
-        for name in ("pyproject.toml", "requirements.lock"):
-            os.utime(repo / name, (before, before))
-    started = time.perf_counter()
-    result = run(["make", "repro", "PRESET=smoke"], repo)
-    print(f"smoke make repro: {time.perf_counter() - started:.1f} s")
-    repo.joinpath("repro.log").write_text(result.stdout + result.stderr)
-    return repo
 
 
 def test_dvc_run_leaves_nothing_to_do_for_either_tool(smoke_repo):
@@ -276,13 +240,6 @@ def test_enhance_tracks_apply_the_probes_the_pipeline_exported(smoke_repo, tmp_p
     assert len(tracks) == len(bits)
     assert np.mean(tracks["vad"].to_numpy() == (logit > 0)) > 0.99
     assert tracks.loc[~tracks["vad"], "f0_hz"].isna().all()
-
-
-def without_measured_costs(value: object) -> object:
-    """A metrics tree without the keys that hold measured CPU time."""
-    if isinstance(value, dict):
-        return {k: without_measured_costs(v) for k, v in value.items() if "cpu" not in k}
-    return value
 
 
 def test_snakemake_reproduces_the_same_bytes_and_reruns_only_what_changed(smoke_repo):
