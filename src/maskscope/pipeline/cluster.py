@@ -69,5 +69,6 @@ def check_slurm(status_command: str | None = "sacct", timeout: float = 30.0) -> 
                 f"SLURM job accounting does not answer (`sacct`: {_answer(accounting, timeout)}), and the "
                 "executor plugin polls job states with sacct: start slurmdbd (`systemctl start slurmdbd`; "
                 f"slurm.conf in {conf} needs AccountingStorageType=accounting_storage/slurmdbd), or poll with "
-                "squeue instead (`--slurm-status-command squeue`, needs MinJobAge >= 120 s); nothing was submitted"
+                "squeue instead (`--slurm-status-command squeue`, which the plugin keeps to only while slurm.conf's "
+                "MinJobAge is at least 3 times --slurm-init-seconds-before-status-checks); nothing was submitted"
             )
