@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import os
 import re
 import secrets
@@ -433,6 +434,29 @@ def slurm_cluster(lifetime: float = LIFETIME) -> Iterator[LocalSlurmCluster]:
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) pairs on which process `pid` listens for TCP connections (IPv4 and IPv6),
+    read from /proc: its socket inodes, matched against the kernel's tables of sockets in LISTEN."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: TCP_LISTEN
+                address, port = local.split(":")
+                raw = bytes.fromhex(address)
+                # /proc/net prints the address as 32-bit words in host (little-endian) order
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add((str(ipaddress.ip_address(words)), int(port, 16)))
+    return found
 
 
 def minutes(limit: str) -> int:

@@ -20,7 +20,7 @@ import smoke_runs
 import yaml
 from conftest import copy_repo
 from mlflow.tracking import MlflowClient
-from slurm_cluster import LocalSlurmCluster, minutes, slurm_cluster
+from slurm_cluster import LocalSlurmCluster, listening_addresses, minutes, slurm_cluster
 
 pytestmark = pytest.mark.slurm
 
@@ -111,6 +111,17 @@ def slurm_smoke(cluster, tmp_path_factory) -> SlurmRun:
     (repo.parent / "sacct.txt").write_text("\n".join(lines) + "\n")
     print(f"smoke DAG through SLURM: {seconds:.0f} s, {len(jobs)} jobs")
     return SlurmRun(repo, jobs, seconds)
+
+
+def test_every_daemon_listens_on_loopback_only(cluster):
+    listening = {name: listening_addresses(daemon.pid) for name, daemon in cluster.daemons.items()}
+    assert set(listening) == {"mariadbd", "munged", "slurmdbd", "slurmctld", "slurmd"}
+    ports = {"mariadbd": "mariadb", "slurmdbd": "slurmdbd", "slurmctld": "slurmctld", "slurmd": "slurmd"}
+    for name, port in ports.items():
+        assert ("127.0.0.1", cluster.ports[port]) in listening[name], (name, listening[name])
+    for name, addresses in listening.items():
+        assert {address for address, _ in addresses} <= {"127.0.0.1", "::1"}, (name, addresses)
+    assert listening["munged"] == set()  # a unix socket only
 
 
 def test_slurmctld_down_fails_before_anything_is_written(cluster, tmp_path):
