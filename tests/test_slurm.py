@@ -2,7 +2,7 @@
 cluster section says: `snakemake --profile workflow/profiles/slurm`, then `dvc commit --force`.
 
 `make test-slurm` runs this module (marker `slurm`; `make test` leaves it out): the local reference
-run, the run through SLURM and the time-limit rerun take about a quarter of an hour on 2 cores.
+run, the run through SLURM and the time-limit rerun (a dense training of a few minutes).
 """
 
 from __future__ import annotations
