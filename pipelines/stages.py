@@ -280,6 +280,18 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         resources=Resources(cpus=2, mem_mb=4000, runtime=45),
         matrix={"variant": gated, "split": SPLITS},
     )
+    exiting = variants_of_kind(variants, "nsnet2")
+    dump_exits = Stage(
+        name="dump_exits",
+        description="the exit the causal exit policy takes on every frame of one nsNet2 variant on one split,"
+        " as mask bits (exit reached or not)",
+        deps={"mix": "data/mix", "model": "models/{variant}"},
+        outs={"masks": Out("data/masks/{variant}/{split}")},
+        params=("variants.{variant}", "nsnet2.exit_threshold"),
+        resources=Resources(cpus=1, mem_mb=4000, runtime=60),
+        matrix={"variant": exiting, "split": SPLITS},
+    )
+    probed = (*gated, *exiting)
     baselines = Stage(
         name="baselines",
         description="Silero VAD, webrtcvad, energy VADs, WORLD harvest/dio and pyin F0, log-mel noise classifier"
@@ -300,14 +312,14 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
     )
     probes = Stage(
         name="probes",
-        description="linear probes on mask bits (VAD, noise class, F0, SNR): fitted on train, scored on test;"
-        " a bundle (model + probes) per DynCP variant",
+        description="linear probes on mask bits (VAD, noise class, F0, SNR) of gates, router widths and exit"
+        " decisions: fitted on train, scored on test; a bundle (model + probes) per DynCP variant",
         deps={
             "corpus": "data/corpus",  # voice families, so that cross-validation folds keep them apart
             "labels": "data/labels",
             "mix": "data/mix",  # each mixture's SNR, for the scores by SNR
             "baselines": "data/baselines",
-            **{f"masks-{variant}-{split}": f"data/masks/{variant}/{split}" for variant in gated for split in SPLITS},
+            **{f"masks-{variant}-{split}": f"data/masks/{variant}/{split}" for variant in probed for split in SPLITS},
             # DynCP models travel with their probes: one bundle per variant for `enhance --tracks`
             **{f"model-{variant}": f"models/{variant}" for variant in variants_of_kind(variants, "dyncp")},
         },
@@ -331,7 +343,8 @@ def build_stages(variants: Mapping[str, VariantParams]) -> tuple[Stage, ...]:
         params=("mix.source", "noises.source"),  # the paper-comparison sentences name our data
         resources=Resources(runtime=30),
     )
-    return (*DATA_STAGES, *trainings, evaluate, dump_masks, baselines, probes, report)
+    exit_dumps = (dump_exits,) if exiting else ()
+    return (*DATA_STAGES, *trainings, evaluate, dump_masks, *exit_dumps, baselines, probes, report)
 
 
 def pipeline_variants(root: Path = ROOT) -> dict[str, VariantParams]:

@@ -135,6 +135,9 @@ def test_mlflow_has_one_parent_run_with_a_child_per_stage(smoke_repo):
     trained = {"train_dense", *(f"train@{variant}" for variant in PRUNED_VARIANTS), "train_slim"}
     trained |= {f"train_router@{variant}" for variant in ROUTED_VARIANTS} | NSNET2_TRAININGS
     dumped = {f"dump_masks@{variant}-{split}" for variant in GATED_VARIANTS for split in ("train", "valid", "test")}
+    dumped |= {
+        f"dump_exits@{variant}-{split}" for variant in EARLY_EXIT_VARIANTS for split in ("train", "valid", "test")
+    }
     assert {run.data.tags["maskscope.stage"] for run in children} == {
         "download",
         "corpus",
@@ -379,16 +382,24 @@ def test_masks_are_keyed_frame_for_frame_like_the_labels(smoke_repo):
         # a width keeps a prefix of each layer's channels: an active channel's predecessors are active
         assert not np.any(layers[:, :, 1:] & ~layers[:, :, :-1])
         assert layers[:, :, 0].all()
+    # exit decisions: a frame has reached a prefix of the exits, and the policy's first choice is the second
+    for variant in EARLY_EXIT_VARIANTS:
+        masks = read_masks(smoke_repo / f"data/masks/{variant}/test")
+        labels = pq.read_table(smoke_repo / "data/labels/test.parquet", columns=["utt_id", "frame"]).to_pandas()
+        assert masks.keys.reset_index(drop=True).equals(labels.astype({"frame": masks.keys["frame"].dtype}))
+        assert masks.layout.blocks == len(SMOKE_EXITS) and masks.layout.hidden == 1
+        assert not np.any(masks.bits[:, 1:] & ~masks.bits[:, :-1])
+        assert masks.bits[:, :2].all()
 
 
 def test_probes_and_baselines_are_scored_on_the_same_frames(smoke_repo):
     probes = json.loads((smoke_repo / "metrics/probes.json").read_text())
     baselines = probes.pop("baselines")
-    assert set(probes) == set(GATED_VARIANTS)
+    assert set(probes) == {*GATED_VARIANTS, *EARLY_EXIT_VARIANTS}
     for entry in probes.values():
         for key in ("vad_accuracy", "noise_accuracy", "f0_r2", "snr_r2", "snr_mae_db"):
             assert np.isfinite(entry[key]), key
-        assert 0.0 <= entry["vad_accuracy"] <= 1.0 and entry["k_bits"] == 24
+        assert 0.0 <= entry["vad_accuracy"] <= 1.0 and entry["k_bits"] == 24 and entry["decision_bits"] >= 2
         assert set(entry["ops_per_frame"]) == {"vad", "noise", "f0", "snr"}
         # scores per mixture SNR: the smoke mixtures' SNRs, and the pooled 0 dB-and-above range among them
         snrs = sorted(float(snr) for snr in entry["by_snr_db"])

@@ -8,6 +8,7 @@ within each byte), so the default model's 9 blocks x 256 channels take 288 bytes
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from maskscope.core.errors import InputFormatError, MissingInputError
+from maskscope.core.io import write_parquet
 
 LAYOUT_FILE = "layout.json"
+MASK_SHARD_UTTERANCES = 64
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,24 @@ def mask_table(utt_id: str, gates: np.ndarray, layout: MaskLayout) -> pa.Table:
 
 def write_layout(directory: Path, layout: MaskLayout) -> None:
     (directory / LAYOUT_FILE).write_text(json.dumps({"blocks": layout.blocks, "hidden": layout.hidden}) + "\n")
+
+
+def write_masks(directory: Path, decisions: Iterable[tuple[str, np.ndarray]], layout: MaskLayout) -> tuple[int, int]:
+    """Each utterance's (blocks, H, frames) 0/1 decisions into shards of MASK_SHARD_UTTERANCES
+    utterances, and the layout; returns the frames written and the bits set among them."""
+    frames = set_bits = shard = 0
+    tables: list[pa.Table] = []
+    for utt_id, gates in decisions:
+        tables.append(mask_table(utt_id, gates, layout))
+        frames += gates.shape[2]
+        set_bits += int(gates.sum())
+        if len(tables) == MASK_SHARD_UTTERANCES:
+            write_parquet(pa.concat_tables(tables), directory / f"masks-{shard:05d}.parquet")
+            tables, shard = [], shard + 1
+    if tables:
+        write_parquet(pa.concat_tables(tables), directory / f"masks-{shard:05d}.parquet")
+    write_layout(directory, layout)
+    return frames, set_bits
 
 
 @dataclass

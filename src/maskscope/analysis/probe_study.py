@@ -66,7 +66,8 @@ def study_variant(
     layout: MaskLayout, fit: ProbeFrames, scored: ProbeFrames, settings: Any, budgets: dict[str, Any], variant: str
 ) -> VariantStudy:
     ks = sorted(set(settings.k_curve) | {settings.k_bits})
-    entry: dict[str, Any] = {"k_bits": settings.k_bits, "ops_per_frame": {}, "mean_ops_per_frame": {}}
+    entry: dict[str, Any] = {"decision_bits": layout.bits, "k_bits": settings.k_bits}
+    entry |= {"ops_per_frame": {}, "mean_ops_per_frame": {}}
     entry["cpu_us_per_frame"] = {}
     in_context: dict[str, Any] = {
         "frames": settings.context_frames,

@@ -67,6 +67,23 @@ def gate_dynamics_table(evaluation: dict[str, Any]) -> Rows:
     return rows
 
 
+def probed_decisions_table(probes: dict[str, Any]) -> Rows:
+    """Per probed variant (DynCP gates, router widths, exit decisions): how many decision bits a frame
+    has, and what its probes read from them per frame on the scored split."""
+    return [
+        {
+            "variant": variant,
+            "decision bits per frame": entry["decision_bits"],
+            "VAD accuracy": entry["vad_accuracy"],
+            "noise accuracy": entry["noise_accuracy"],
+            "F0 R²": entry["f0_r2"],
+            "SNR R²": entry["snr_r2"],
+        }
+        for variant, entry in probes.items()
+        if variant != "baselines"
+    ]
+
+
 PROBED_TASKS = {"vad": "vad_accuracy", "noise": "noise_accuracy", "f0": "f0_r2"}  # the tasks a baseline also does
 
 

@@ -5,7 +5,7 @@ layer that the router's width choice for the frame's segment leaves active (bloc
 channels = the widest layer's, so a narrower layer's extra bits are always 0).
 
 Rows are keyed by (utt_id, frame) exactly as the labels are, since both frame audio through
-`framing`; shards hold MASK_SHARD_UTTERANCES mixtures each.
+`framing`; shards hold `masks.MASK_SHARD_UTTERANCES` mixtures each.
 """
 
 from __future__ import annotations
@@ -13,22 +13,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from maskscope.analysis.masks import MaskLayout, mask_table, write_layout
+from maskscope.analysis.masks import MaskLayout, write_masks
 from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import ParamsError
-from maskscope.core.io import atomic_output_dir, write_parquet
+from maskscope.core.io import atomic_output_dir
 from maskscope.evaluation.scoring import enhance
 from maskscope.models.checkpoint import load_model
 from maskscope.models.conv_fsenet import ConvFSENet
 from maskscope.models.demucs import SlimDemucs
 from maskscope.pipeline.runner import StageContext
 from maskscope.training.loop import load_split
-
-MASK_SHARD_UTTERANCES = 64
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -44,22 +41,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     else:
         raise ParamsError(f"variant '{variant}' has no per-frame decisions to dump (kind must be dyncp or slim-dyn)")
     utterances = load_split(ctx.deps["mix"], split)
-    frames = open_bits = 0
     started = time.perf_counter()
     with atomic_output_dir(ctx.outs["masks"]) as tmp:
-        tables: list[pa.Table] = []
-        shard = 0
-        for utterance in tqdm(utterances, desc=f"dump_masks: {variant}/{split}", unit="utt", disable=None):
-            gates = enhance(model, utterance.noisy).gates
-            tables.append(mask_table(utterance.utt_id, gates, layout))
-            frames += gates.shape[2]
-            open_bits += int(gates.sum())
-            if len(tables) == MASK_SHARD_UTTERANCES:
-                write_parquet(pa.concat_tables(tables), tmp / f"masks-{shard:05d}.parquet")
-                tables, shard = [], shard + 1
-        if tables:
-            write_parquet(pa.concat_tables(tables), tmp / f"masks-{shard:05d}.parquet")
-        write_layout(tmp, layout)
+        decisions = (
+            (utterance.utt_id, enhance(model, utterance.noisy).gates)
+            for utterance in tqdm(utterances, desc=f"dump_masks: {variant}/{split}", unit="utt", disable=None)
+        )
+        frames, open_bits = write_masks(tmp, decisions, layout)
     seconds = time.perf_counter() - started
     ctx.log_step({"frames_per_second": frames / max(seconds, 1e-9)}, 0)
     return {

@@ -23,6 +23,7 @@ from maskscope.report.render import write_report
 from maskscope.report.tables import (
     dynamic_versus_static,
     gate_dynamics_table,
+    probed_decisions_table,
     quality_table,
     replaced_models_table,
 )
@@ -60,6 +61,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "What the free lunch replaces: probes against dedicated models on the same test frames": (
             replaced_models_table(probes, FOCUS_VARIANT)
         ),
+        "What each model's per-frame decisions know (probes per frame, test split)": probed_decisions_table(probes),
     }
     tables = {heading: rows for heading, rows in tables.items() if rows}
     fit = analysis["fit"]
