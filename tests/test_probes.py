@@ -309,6 +309,24 @@ def test_probes_fit_on_one_split_are_scored_on_another_with_exactly_the_tables_w
     assert set(study.metrics["cross_validated_on_fit_split"]) >= {"vad_accuracy", "noise_accuracy", "f0_r2"}
 
 
+def test_exit_decisions_with_fewer_bits_than_k_and_two_always_set_are_probed():
+    """An exit policy's decisions (3 exits, the first two always reached): K = 8 exceeds the bits,
+    and the probes still read VAD from the one bit that varies when the policy's depth follows it."""
+
+    def exit_frames(seed: int) -> ProbeFrames:
+        frames = _frames(seed)
+        deep = frames.labels["vad"].to_numpy() ^ (np.random.default_rng(seed).random(FRAMES) < 0.1)
+        bits = np.stack([np.ones(FRAMES, bool), np.ones(FRAMES, bool), deep], axis=1)
+        return ProbeFrames(frames.labels, frames.groups, frames.snrs, frames.spans, bits)
+
+    settings = SimpleNamespace(k_curve=[2, 8], k_bits=8, folds=3, context_frames=4, inverse_penalties=[0.01, 1.0])
+    study = study_variant(MaskLayout(blocks=3, hidden=1), exit_frames(0), exit_frames(1), settings, {}, "exits")
+    assert study.metrics["decision_bits"] == 3
+    assert study.metrics["vad_accuracy"] == pytest.approx(0.9, abs=0.03)
+    assert set(study.tables["vad"].loc[study.tables["vad"]["bit"] >= 0, "bit"]) <= {0, 1, 2}
+    assert np.isfinite(study.metrics["f0_r2"]) and np.isfinite(study.metrics["snr_r2"])
+
+
 def test_frames_of_a_noise_class_the_probe_never_fitted_count_as_wrong():
     _, labels = synthetic()
     codes, classes = task_target(labels, task("noise"), ["hum", "pink"])
