@@ -73,6 +73,12 @@ def mask_table(utt_id: str, gates: np.ndarray, layout: MaskLayout) -> pa.Table:
     )
 
 
+def reached_exits(taken: np.ndarray, exits: int) -> np.ndarray:
+    """An exit policy's decisions as mask bits: (frames,) index of the exit each frame left at ->
+    (exits, 1, frames), bit b set when the frame reached exit b."""
+    return (np.arange(exits)[:, None] <= np.asarray(taken)[None, :])[:, None, :]
+
+
 def write_layout(directory: Path, layout: MaskLayout) -> None:
     (directory / LAYOUT_FILE).write_text(json.dumps({"blocks": layout.blocks, "hidden": layout.hidden}) + "\n")
 

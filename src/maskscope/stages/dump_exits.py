@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from maskscope.analysis.masks import MaskLayout, write_masks
+from maskscope.analysis.masks import MaskLayout, reached_exits, write_masks
 from maskscope.core import framing
 from maskscope.core.constants import MODEL_FILE
 from maskscope.core.errors import ParamsError
@@ -26,11 +26,6 @@ from maskscope.models.checkpoint import load_model
 from maskscope.models.nsnet2 import NsNet2
 from maskscope.pipeline.runner import StageContext
 from maskscope.training.loop import load_split
-
-
-def reached_exits(taken: np.ndarray, exits: int) -> np.ndarray:
-    """(frames,) index of the exit each frame left at -> (exits, 1, frames) bits: exit b reached."""
-    return (np.arange(exits)[:, None] <= np.asarray(taken)[None, :])[:, None, :]
 
 
 def policy_exits(model: NsNet2, noisy: np.ndarray, threshold: float | None) -> np.ndarray:
